@@ -1,0 +1,366 @@
+#include "adapters/accounting_parser.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "adapters/time_parse.h"
+#include "controller/utf8.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+namespace sluice::adapters {
+
+namespace {
+
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+constexpr std::size_t kMaxFields = 1024;
+
+constexpr std::array<std::string_view, kColumnCount> kColumnNames = {
+    "type", "timeLogged", "rcpt", "dsnDiag", "dsnMta", "vmta", "queue", "vmtaPool", "dlvSourceIp"};
+
+constexpr std::string_view kDefaultHeader =
+    "type,timeLogged,timeQueued,orig,rcpt,orcpt,dsnAction,dsnStatus,dsnDiag,dsnMta,bounceCat,"
+    "srcType,srcMta,dlvType,dlvSourceIp,dlvDestinationIp,dlvEsmtpAvailable,dlvSize,vmta,jobId,"
+    "envId,queue,vmtaPool";
+
+// First ',', '"' or '\n' in [p, end), or end.
+const char* find_unquoted_end(const char* p, const char* end) {
+#ifdef __SSE2__
+  const __m128i comma = _mm_set1_epi8(',');
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i newline = _mm_set1_epi8('\n');
+  while (end - p >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    const __m128i hits = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                                      _mm_cmpeq_epi8(v, newline));
+    if (const int mask = _mm_movemask_epi8(hits)) return p + __builtin_ctz(static_cast<unsigned>(mask));
+    p += 16;
+  }
+#endif
+  while (p < end && *p != ',' && *p != '"' && *p != '\n') ++p;
+  return p;
+}
+
+// Splits a syntactically valid line into its unescaped fields (the slow path, for header lines).
+std::vector<std::string> split_fields(std::string_view line) {
+  std::vector<std::string> fields(1);
+  bool quoted = false;
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        fields.back().push_back('"');
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        fields.back().push_back(c);
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      fields.emplace_back();
+    } else if (c != '\r' && c != '\n') {
+      fields.back().push_back(c);
+    }
+  }
+  return fields;
+}
+
+std::optional<RecordType> used_type(std::string_view t) {
+  if (t.size() == 1) {
+    if (t[0] == 'd') return RecordType::delivered;
+    if (t[0] == 'b') return RecordType::bounced;
+    if (t[0] == 't') return RecordType::deferred;
+  } else if (t == "tq") {
+    return RecordType::deferred_queue;
+  }
+  return std::nullopt;
+}
+
+bool skipped_type(std::string_view t) { return t == "r" || t == "f" || t == "rb" || t == "rs"; }
+
+struct FieldSpan {
+  std::size_t begin = 0;
+  std::size_t size = 0;
+  bool escaped = false;  // quoted with doubled quotes inside
+  bool present = false;
+};
+
+enum class ScanResult { record, need_more, bad_quoting, too_long, too_many_fields };
+
+class Parser {
+ public:
+  Parser(std::string_view data, bool at_eof, ParserState& state, RecordSink& sink,
+         ReadStats& stats, std::string_view file)
+      : data_(data), at_eof_(at_eof), state_(state), sink_(sink), stats_(stats), file_(file) {}
+
+  ParseProgress run(std::size_t slice_end) {
+    std::size_t pos = 0;
+    if (state_.skipping_long_line) {
+      const void* nl = std::memchr(data_.data(), '\n', data_.size());
+      if (nl == nullptr) return {data_.size(), false};
+      pos = static_cast<const char*>(nl) - data_.data() + 1;
+      state_.skipping_long_line = false;
+      ++state_.line;
+    }
+    if (state_.at_file_start) {
+      if (data_.size() - pos < kBom.size() && kBom.starts_with(data_.substr(pos))) {
+        return {pos, !at_eof_ || pos < data_.size()};
+      }
+      if (data_.substr(pos).starts_with(kBom)) pos += kBom.size();
+      state_.at_file_start = false;
+    }
+    while (pos < slice_end && pos < data_.size()) {
+      const std::size_t next = step(pos);
+      if (next == pos) return {pos, true};
+      pos = next;
+    }
+    return {pos, false};
+  }
+
+ private:
+  // Handles the record at `start`; returns where the next one starts (`start` if it needs more).
+  std::size_t step(std::size_t start) {
+    std::size_t end = 0;
+    std::uint64_t lines = 0;
+    switch (scan(start, end, lines)) {
+      case ScanResult::record:
+        finish_record(start, end);
+        state_.line += lines;
+        return end;
+      case ScanResult::need_more:
+        return at_eof_ ? unterminated_at_eof(start) : start;
+      case ScanResult::bad_quoting:
+        return skip_first_line(start, MalformedReason::bad_quoting);
+      case ScanResult::too_long:
+        // A long first line is line_too_long; short lines swallowed by a quote are bad quoting.
+        return skip_first_line(start, MalformedReason::bad_quoting);
+      case ScanResult::too_many_fields:
+        return skip_first_line(start, MalformedReason::column_count);
+    }
+    return start;
+  }
+
+  // Splits the record at `start` into fields, remembering the columns sluice reads.
+  ScanResult scan(std::size_t start, std::size_t& end, std::uint64_t& lines) {
+    const std::size_t limit = std::min(data_.size(), start + kMaxRecordBytes);
+    const auto incomplete = [&] {
+      return limit < data_.size() || limit - start >= kMaxRecordBytes ? ScanResult::too_long
+                                                                       : ScanResult::need_more;
+    };
+    for (FieldSpan& f : fields_) f.present = false;
+    field_count_ = 0;
+    lines = 1;
+    const char* base = data_.data();
+    std::size_t pos = start;
+    while (true) {
+      FieldSpan span;
+      span.present = true;
+      char terminator;
+      if (pos < limit && base[pos] == '"') {
+        std::size_t q = pos + 1;
+        while (true) {
+          const void* hit = std::memchr(base + q, '"', limit - q);
+          if (hit == nullptr) return incomplete();
+          q = static_cast<const char*>(hit) - base;
+          if (q + 1 >= limit) return incomplete();
+          if (base[q + 1] != '"') break;
+          span.escaped = true;
+          q += 2;
+        }
+        span.begin = pos + 1;
+        span.size = q - span.begin;
+        lines += static_cast<std::uint64_t>(
+            std::count(base + span.begin, base + span.begin + span.size, '\n'));
+        pos = q + 1;
+        terminator = base[pos];
+        if (terminator == '\r' && pos + 1 < limit && base[pos + 1] == '\n') {
+          terminator = base[++pos];
+        } else if (terminator == '\r' && pos + 1 >= limit) {
+          return incomplete();
+        }
+        if (terminator != ',' && terminator != '\n') return ScanResult::bad_quoting;
+      } else {
+        const char* stop = find_unquoted_end(base + pos, base + limit);
+        if (stop == base + limit) return incomplete();
+        terminator = *stop;
+        if (terminator == '"') return ScanResult::bad_quoting;
+        span.begin = pos;
+        span.size = static_cast<std::size_t>(stop - (base + pos));
+        if (terminator == '\n' && span.size > 0 && base[pos + span.size - 1] == '\r') --span.size;
+        pos = static_cast<std::size_t>(stop - base);
+      }
+      if (field_count_ < state_.columns.field_count()) {
+        const int column = state_.columns.column_at(field_count_);
+        if (column >= 0) fields_[column] = span;
+      }
+      ++field_count_;
+      ++pos;  // past the terminator
+      if (terminator == '\n') break;
+      if (field_count_ >= kMaxFields) return ScanResult::too_many_fields;
+    }
+    end = pos;
+    return ScanResult::record;
+  }
+
+  std::string_view raw(Column c) const {
+    const FieldSpan& f = fields_[static_cast<int>(c)];
+    return f.present ? data_.substr(f.begin, f.size) : std::string_view{};
+  }
+
+  // A field's text with doubled quotes undone and invalid UTF-8 repaired.
+  std::string_view clean(Column c, bool& repaired) {
+    const FieldSpan& f = fields_[static_cast<int>(c)];
+    if (!f.present) return {};
+    std::string_view text = data_.substr(f.begin, f.size);
+    std::string& scratch = scratch_[static_cast<int>(c)];
+    if (f.escaped) {
+      scratch.clear();
+      for (std::size_t i = 0; i < text.size(); ++i) {
+        scratch.push_back(text[i]);
+        if (text[i] == '"') ++i;
+      }
+      text = scratch;
+    }
+    if (!is_valid_utf8(text)) {
+      std::string& out = repair_[static_cast<int>(c)];
+      out.clear();
+      append_repaired_utf8(text, out);
+      repaired = true;
+      return out;
+    }
+    return text;
+  }
+
+  void finish_record(std::size_t start, std::size_t end) {
+    const std::string_view line = data_.substr(start, end - start);
+    if (line == "\n" || line == "\r\n") return;  // blank lines carry nothing
+    const std::string_view type_text = raw(Column::type);
+    const std::optional<RecordType> type = used_type(type_text);
+    if (!type && skipped_type(type_text)) {
+      ++stats_.skipped_types;
+      return;
+    }
+    if (field_count_ != state_.columns.field_count() || !type) {
+      if (remap_if_header(line)) return;
+      malformed(field_count_ != state_.columns.field_count() ? MalformedReason::column_count
+                                                             : MalformedReason::bad_type);
+      return;
+    }
+    const std::optional<UnixSeconds> time = parse_time(raw(Column::time_logged));
+    if (!time) {
+      malformed(MalformedReason::bad_time);
+      return;
+    }
+    bool repaired = false;
+    AccountingRecord record;
+    record.type = *type;
+    record.time_logged = *time;
+    record.rcpt = clean(Column::rcpt, repaired);
+    record.dsn_diag = clean(Column::dsn_diag, repaired);
+    record.dsn_mta = clean(Column::dsn_mta, repaired);
+    record.vmta = clean(Column::vmta, repaired);
+    record.queue = clean(Column::queue, repaired);
+    record.vmta_pool = clean(Column::vmta_pool, repaired);
+    record.source_ip = clean(Column::source_ip, repaired);
+    if (repaired) ++stats_.repaired;
+    ++stats_.records;
+    sink_.on_record(record);
+  }
+
+  bool remap_if_header(std::string_view line) {
+    if (line.starts_with(kBom)) line.remove_prefix(kBom.size());
+    const std::vector<std::string> owned = split_fields(line);
+    const std::vector<std::string_view> names(owned.begin(), owned.end());
+    std::optional<ColumnMap> map = ColumnMap::from_names(names);
+    if (!map) return false;
+    state_.columns = std::move(*map);
+    ++stats_.header_lines;
+    return true;
+  }
+
+  void malformed(MalformedReason reason) { stats_.add_malformed(reason, file_, state_.line); }
+
+  // One damaged line never hides the good records behind it: only the first physical line of
+  // a malformed record is dropped, and reading resumes at the next.
+  std::size_t skip_first_line(std::size_t start, MalformedReason reason) {
+    const void* nl = std::memchr(data_.data() + start, '\n', data_.size() - start);
+    if (nl == nullptr) {
+      if (data_.size() - start < kMaxRecordBytes) return start;  // the line's end is not here yet
+      malformed(MalformedReason::line_too_long);
+      state_.skipping_long_line = true;
+      return data_.size();
+    }
+    const std::size_t next = static_cast<const char*>(nl) - data_.data() + 1;
+    if (next - start > kMaxRecordBytes) reason = MalformedReason::line_too_long;
+    malformed(reason);
+    ++state_.line;
+    return next;
+  }
+
+  // The data ends inside a record. A last line still being written stays unread; a quote
+  // opened on an earlier, complete line and never closed is that line's damage.
+  std::size_t unterminated_at_eof(std::size_t start) {
+    const void* nl = std::memchr(data_.data() + start, '\n', data_.size() - start);
+    if (nl == nullptr) return start;
+    return skip_first_line(start, MalformedReason::bad_quoting);
+  }
+
+  std::string_view data_;
+  bool at_eof_;
+  ParserState& state_;
+  RecordSink& sink_;
+  ReadStats& stats_;
+  std::string_view file_;
+  std::array<FieldSpan, kColumnCount> fields_{};
+  std::size_t field_count_ = 0;
+  std::array<std::string, kColumnCount> scratch_;
+  std::array<std::string, kColumnCount> repair_;
+};
+
+}  // namespace
+
+const ColumnMap& ColumnMap::powermta_default() {
+  static const ColumnMap map = *from_header_line(kDefaultHeader);
+  return map;
+}
+
+std::optional<ColumnMap> ColumnMap::from_names(const std::vector<std::string_view>& names) {
+  if (names.empty() || names.size() > kMaxFields) return std::nullopt;
+  ColumnMap map;
+  map.index_.fill(-1);
+  map.by_field_.assign(names.size(), -1);
+  for (std::size_t field = 0; field < names.size(); ++field) {
+    for (std::size_t c = 0; c < kColumnCount; ++c) {
+      if (names[field] == kColumnNames[c] && map.index_[c] < 0) {
+        map.index_[c] = static_cast<int>(field);
+        map.by_field_[field] = static_cast<std::int8_t>(c);
+      }
+    }
+  }
+  if (map.index_of(Column::type) < 0 || map.index_of(Column::time_logged) < 0) return std::nullopt;
+  for (std::size_t field = 0; field < names.size(); ++field) {
+    if (field > 0) map.header_line_.push_back(',');
+    map.header_line_.append(names[field]);
+  }
+  return map;
+}
+
+std::optional<ColumnMap> ColumnMap::from_header_line(std::string_view line) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  if (line.starts_with(kBom)) line.remove_prefix(kBom.size());
+  const std::vector<std::string> owned = split_fields(line);
+  return from_names(std::vector<std::string_view>(owned.begin(), owned.end()));
+}
+
+ParseProgress parse_accounting(std::string_view data, std::size_t slice_end, bool at_eof,
+                               ParserState& state, RecordSink& sink, ReadStats& stats,
+                               std::string_view file_name) {
+  Parser parser(data, at_eof, state, sink, stats, file_name);
+  return parser.run(std::min(slice_end, data.size()));
+}
+
+}  // namespace sluice::adapters

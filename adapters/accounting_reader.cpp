@@ -1,0 +1,271 @@
+#include "adapters/accounting_reader.h"
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "adapters/accounting_parser.h"
+
+namespace sluice::adapters {
+
+namespace {
+
+constexpr std::size_t kHeadBytes = 4096;
+
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string errno_text(const std::string& path) { return path + ": " + std::strerror(errno); }
+
+// Reads up to `size` bytes at `offset`; fewer only at the end of the file.
+Expected<std::size_t> read_at(int fd, char* out, std::size_t size, std::uint64_t offset,
+                              const std::string& path) {
+  std::size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Error{errno_text(path)};
+    }
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return done;
+}
+
+// FNV-1a of the first line (up to kHeadBytes). 0 while the first line is incomplete: such a
+// file has nothing to read yet and must not get an identity that changes as it grows.
+Expected<std::uint64_t> head_hash(int fd, const std::string& path) {
+  char head[kHeadBytes];
+  Expected<std::size_t> n = read_at(fd, head, sizeof head, 0, path);
+  if (!n) return n.error();
+  const void* nl = std::memchr(head, '\n', *n);
+  if (nl == nullptr && *n < kHeadBytes) return std::uint64_t{0};
+  const std::size_t len = nl ? static_cast<const char*>(nl) - head + 1 : *n;
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < len; ++i) {
+    h = (h ^ static_cast<unsigned char>(head[i])) * 0x100000001b3ULL;
+  }
+  return h == 0 ? 1 : h;
+}
+
+struct SliceResult {
+  ParseProgress progress;
+  ParserState state;
+  ReadStats stats;
+  std::unique_ptr<PartitionedSink> sink;
+};
+
+class WindowParser {
+ public:
+  WindowParser(unsigned threads, std::size_t slice_bytes, PartitionedSink& sink, ReadStats& stats,
+               const std::string& path)
+      : threads_(threads), slice_bytes_(slice_bytes), sink_(sink), stats_(stats), path_(path) {}
+
+  // Parses a window of the file; returns the bytes consumed (a record boundary).
+  std::size_t parse(std::string_view data, bool at_eof, ParserState& state) {
+    const std::size_t slices = std::min<std::size_t>(threads_, data.size() / slice_bytes_);
+    if (slices < 2) {
+      return parse_accounting(data, data.size(), at_eof, state, sink_, stats_, path_).consumed;
+    }
+    // Slices after the first start at a line start and assume the column map in force: a
+    // guess that is checked below and re-done sequentially when a quoted line break or a
+    // header line made it wrong.
+    std::vector<std::size_t> bounds{0};
+    for (std::size_t i = 1; i < slices; ++i) {
+      const std::size_t nominal = i * data.size() / slices;
+      const void* nl = std::memchr(data.data() + nominal, '\n', data.size() - nominal);
+      const std::size_t bound = nl ? static_cast<const char*>(nl) - data.data() + 1 : data.size();
+      if (bound > bounds.back() && bound < data.size()) bounds.push_back(bound);
+    }
+    bounds.push_back(data.size());
+    const std::size_t count = bounds.size() - 1;
+
+    const ColumnMap assumed = state.columns;
+    std::vector<std::future<SliceResult>> speculative;
+    for (std::size_t i = 1; i < count; ++i) {
+      const bool last = i + 1 == count;
+      speculative.push_back(std::async(std::launch::async, [&, i, last] {
+        SliceResult r;
+        r.state.columns = assumed;
+        r.state.at_file_start = false;
+        r.sink = sink_.make_partial();
+        r.progress = parse_accounting(data.substr(bounds[i]), bounds[i + 1] - bounds[i],
+                                      last && at_eof, r.state, *r.sink, r.stats, path_);
+        return r;
+      }));
+    }
+    const ParseProgress first =
+        parse_accounting(data, bounds[1], count == 1 && at_eof, state, sink_, stats_, path_);
+    std::size_t expected = first.consumed;
+    bool sequential_rest = first.need_more;
+    for (std::size_t i = 1; i < count; ++i) {
+      SliceResult r = speculative[i - 1].get();
+      if (sequential_rest) continue;
+      const bool last = i + 1 == count;
+      if (bounds[i] != expected || !(state.columns == assumed) || state.skipping_long_line ||
+          (r.progress.need_more && !last)) {
+        sequential_rest = true;
+        const ParseProgress p = parse_accounting(data.substr(expected), data.size() - expected,
+                                                 at_eof, state, sink_, stats_, path_);
+        expected += p.consumed;
+        continue;
+      }
+      for (MalformedSample& s : r.stats.samples) s.line += state.line - 1;
+      stats_.merge(r.stats);
+      sink_.absorb(*r.sink);
+      state.line += r.state.line - 1;
+      state.columns = r.state.columns;
+      state.skipping_long_line = r.state.skipping_long_line;
+      expected = bounds[i] + r.progress.consumed;
+    }
+    return expected;
+  }
+
+ private:
+  unsigned threads_;
+  std::size_t slice_bytes_;
+  PartitionedSink& sink_;
+  ReadStats& stats_;
+  const std::string& path_;
+};
+
+}  // namespace
+
+Expected<FileCheckpoint> read_accounting_file(const std::string& path, const FileCheckpoint* resume,
+                                              PartitionedSink& sink, ReadStats& stats,
+                                              const ReaderOptions& options) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return Error{errno_text(path)};
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return Error{errno_text(path)};
+  if (!S_ISREG(st.st_mode)) return Error{path + ": not a regular file"};
+  Expected<std::uint64_t> hash = head_hash(fd.get(), path);
+  if (!hash) return hash.error();
+
+  FileCheckpoint checkpoint;
+  checkpoint.path = path;
+  checkpoint.identity = FileIdentity{static_cast<std::uint64_t>(st.st_dev),
+                                     static_cast<std::uint64_t>(st.st_ino), *hash};
+  ParserState state;
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  if (resume != nullptr && resume->identity == checkpoint.identity && resume->offset <= size) {
+    checkpoint.offset = resume->offset;
+    checkpoint.line = resume->line;
+    if (std::optional<ColumnMap> columns = ColumnMap::from_header_line(resume->header)) {
+      state.columns = std::move(*columns);
+    }
+    state.at_file_start = resume->offset == 0;
+  } else if (resume != nullptr && resume->identity.device == checkpoint.identity.device &&
+             resume->identity.inode == checkpoint.identity.inode && resume->offset > 0) {
+    stats.warnings.push_back(path + ": truncated or replaced since it was last read; reading it from the start");
+  }
+  state.line = checkpoint.line;
+
+  const unsigned threads =
+      options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t slice_bytes = std::max(options.slice_bytes, std::size_t{64} << 10);
+  std::vector<char> buffer(threads * slice_bytes + kMaxRecordBytes + (64 << 10));
+  WindowParser window(threads, slice_bytes, sink, stats, path);
+  std::size_t buffered = 0;
+  std::uint64_t position = checkpoint.offset;  // file offset of buffer[0]
+  while (true) {
+    Expected<std::size_t> n = read_at(fd.get(), buffer.data() + buffered, buffer.size() - buffered,
+                                      position + buffered, path);
+    if (!n) return n.error();
+    buffered += *n;
+    const bool at_eof = buffered < buffer.size();
+    const std::size_t consumed =
+        window.parse(std::string_view(buffer.data(), buffered), at_eof, state);
+    position += consumed;
+    stats.bytes += consumed;
+    std::memmove(buffer.data(), buffer.data() + consumed, buffered - consumed);
+    buffered -= consumed;
+    if (at_eof || consumed == 0) break;
+  }
+  checkpoint.offset = position;
+  checkpoint.line = state.line;
+  checkpoint.header = state.columns.header_line();
+  ++stats.files;
+  return checkpoint;
+}
+
+Expected<std::vector<std::string>> expand_globs(const std::vector<std::string>& globs) {
+  std::vector<std::string> paths;
+  std::set<std::string> seen;
+  for (const std::string& pattern : globs) {
+    glob_t matches{};
+    const int rc = ::glob(pattern.c_str(), 0, nullptr, &matches);
+    if (rc == GLOB_NOMATCH && pattern.find_first_of("*?[") == std::string::npos) {
+      ::globfree(&matches);
+      return Error{pattern + ": No such file or directory"};
+    }
+    if (rc != 0 && rc != GLOB_NOMATCH) {
+      ::globfree(&matches);
+      return Error{pattern + ": cannot list the files it names"};
+    }
+    for (std::size_t i = 0; i < matches.gl_pathc; ++i) {
+      if (seen.insert(matches.gl_pathv[i]).second) paths.emplace_back(matches.gl_pathv[i]);
+    }
+    ::globfree(&matches);
+  }
+  return paths;
+}
+
+AccountingFiles::AccountingFiles(std::vector<std::string> globs, ReaderOptions options)
+    : globs_(std::move(globs)), options_(options) {}
+
+Expected<ReadOutcome> AccountingFiles::read_new(const std::vector<FileCheckpoint>& known,
+                                                PartitionedSink& sink) {
+  ReadOutcome outcome;
+  std::vector<std::string> paths;
+  for (const std::string& pattern : globs_) {
+    // A rotation may leave a glob without files for a while: not an error for a follower.
+    Expected<std::vector<std::string>> matched = expand_globs({pattern});
+    if (matched) paths.insert(paths.end(), matched->begin(), matched->end());
+  }
+  std::set<std::pair<std::uint64_t, std::uint64_t>> read_inodes;
+  for (const std::string& path : paths) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      outcome.stats.warnings.push_back(errno_text(path) + " (gone before it was read)");
+      continue;
+    }
+    const std::pair<std::uint64_t, std::uint64_t> inode{st.st_dev, st.st_ino};
+    if (!read_inodes.insert(inode).second) continue;  // two names of one file
+    const FileCheckpoint* resume = nullptr;
+    for (const FileCheckpoint& k : known) {
+      if (k.identity.device == inode.first && k.identity.inode == inode.second) resume = &k;
+    }
+    Expected<FileCheckpoint> done = read_accounting_file(path, resume, sink, outcome.stats, options_);
+    if (!done) {
+      outcome.stats.warnings.push_back(done.error().message);
+      if (resume != nullptr) outcome.checkpoints.push_back(*resume);
+      continue;
+    }
+    outcome.checkpoints.push_back(std::move(done.value()));
+  }
+  return outcome;
+}
+
+}  // namespace sluice::adapters

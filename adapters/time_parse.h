@@ -1,0 +1,22 @@
+#pragma once
+// Timestamps as PowerMTA and operators write them.
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "controller/domain.h"
+
+namespace sluice::adapters {
+
+// "2026-11-27 10:00:00+0000", "2026-11-27T10:00:00Z", "2026-11-27 10:00:00" (UTC),
+// "+01:00" offsets and fractional seconds, or unix seconds ("1795774800").
+std::optional<UnixSeconds> parse_time(std::string_view text);
+
+// "90s", "15m", "2h", "7d", "1w2d12h" (PowerMTA's interval form).
+std::optional<UnixSeconds> parse_duration(std::string_view text);
+
+// "2026-11-27T10:00:00Z".
+std::string format_time(UnixSeconds t);
+
+}  // namespace sluice::adapters

@@ -1,0 +1,167 @@
+#include "cli/app.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "adapters/accounting_reader.h"
+#include "adapters/atomic_file.h"
+#include "cli/report_format.h"
+#include "cli/setup.h"
+
+namespace sluice::cli {
+
+namespace {
+
+constexpr int kRuntimeError = 1;
+constexpr int kUsageError = 2;
+constexpr std::size_t kWarningsShown = 10;
+
+struct ReportArgs {
+  std::string format = "text";
+  std::string since;
+  std::string until;
+  std::string out;
+  std::size_t top = 5;
+  std::vector<std::string> files;
+};
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "sluice: error: %s\n", message.c_str());
+  return kRuntimeError;
+}
+
+void log_read_problems(const ReadStats& stats) {
+  for (const MalformedSample& s : stats.samples) {
+    spdlog::warn("{}:{}: malformed line skipped ({})", s.file, s.line, to_string(s.reason));
+  }
+  const std::size_t shown = std::min(stats.warnings.size(), kWarningsShown);
+  for (std::size_t i = 0; i < shown; ++i) spdlog::warn("{}", stats.warnings[i]);
+  if (stats.warnings.size() > shown) {
+    spdlog::warn("... and {} more warnings", stats.warnings.size() - shown);
+  }
+}
+
+int run_report(const GlobalOptions& global, const ReportArgs& args) {
+  Expected<config::Config> config = load_config(global);
+  if (!config) return fail(config.error().message);
+  Expected<std::shared_ptr<const IspCatalog>> catalog = build_catalog(*config);
+  if (!catalog) return fail(catalog.error().message);
+  Expected<UnixSeconds> now = resolve_now(global);
+  if (!now) return fail(now.error().message);
+
+  ReportOptions options;
+  options.top_texts = args.top;
+  options.bucket_seconds = config->bucket_seconds;
+  if (!args.since.empty()) {
+    Expected<UnixSeconds> t = resolve_time(args.since, *now, "--since");
+    if (!t) return fail(t.error().message);
+    options.since = *t;
+  }
+  if (!args.until.empty()) {
+    Expected<UnixSeconds> t = resolve_time(args.until, *now, "--until");
+    if (!t) return fail(t.error().message);
+    options.until = *t;
+  }
+
+  const std::vector<std::string>& globs = args.files.empty() ? config->accounting : args.files;
+  Expected<std::vector<std::string>> files = adapters::expand_globs(globs);
+  if (!files) return fail(files.error().message);
+  if (files->empty()) {
+    std::string names;
+    for (const std::string& g : globs) names += (names.empty() ? "" : " ") + g;
+    return fail("no accounting files match " + names);
+  }
+
+  ReportBuilder builder(*catalog, build_pool_map(*config), options);
+  ReadStats stats;
+  for (const std::string& file : *files) {
+    Expected<FileCheckpoint> done = adapters::read_accounting_file(file, nullptr, builder, stats);
+    if (!done) return fail(done.error().message);
+  }
+  log_read_problems(stats);
+  const Report report = builder.build(stats);
+
+  const std::string format = global.json ? "json" : args.format;
+  std::string rendered;
+  if (format == "json") {
+    rendered = format_report_json(report);
+  } else if (format == "html") {
+    rendered = format_report_html(report);
+  } else {
+    rendered = format_report_text(report);
+  }
+  if (args.out.empty()) {
+    std::fwrite(rendered.data(), 1, rendered.size(), stdout);
+    return std::fflush(stdout) == 0 ? 0 : fail("cannot write the report to stdout");
+  }
+  if (Status s = adapters::write_file_atomically(args.out, rendered); !s) return fail(s.error().message);
+  return 0;
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  auto logger = spdlog::stderr_color_mt("sluice");
+  logger->set_pattern("sluice: %l: %v");
+  spdlog::set_default_logger(logger);
+
+  CLI::App app{"sluice: an adaptive throttle controller for PowerMTA", "sluice"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  GlobalOptions global;
+  app.add_option("--config", global.config_path,
+                 "Configuration file (default: $SLUICE_CONFIG, else /etc/sluice/sluice.toml)");
+  app.add_option("--now", global.now,
+                 "The current time, for replays and tests: ISO-8601 (2026-11-27T10:00:00Z) or "
+                 "unix seconds (default: the system clock)");
+  app.add_flag("--json", global.json, "Machine-readable JSON output");
+
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+
+  ReportArgs report_args;
+  CLI::App* report = app.add_subcommand(
+      "report", "Why destinations defer: per ISP, pool and source IP, from accounting logs");
+  report->add_option("--format", report_args.format, "text, json or html")
+      ->check(CLI::IsMember({"text", "json", "html"}))
+      ->capture_default_str();
+  report->add_option("--since", report_args.since,
+                     "Only records logged at or after this time (ISO-8601, unix seconds, or a "
+                     "duration before now such as 2h)");
+  report->add_option("--until", report_args.until, "Only records logged before this time");
+  report->add_option("--out", report_args.out, "Write the report to this file (atomically)");
+  report->add_option("--top", report_args.top, "Deferral texts shown per ISP")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  report->add_option("files", report_args.files,
+                     "Accounting files or globs (default: the configuration's [pmta] accounting)");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::string message = e.what();
+    if (message.empty()) message = "invalid command line";
+    std::fprintf(stderr, "sluice: usage error: %s (see sluice --help)\n", message.c_str());
+    return kUsageError;
+  }
+
+  try {
+    if (version->parsed()) {
+      std::printf("sluice %s\n", SLUICE_VERSION);
+      return 0;
+    }
+    if (report->parsed()) return run_report(global, report_args);
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  return kUsageError;
+}
+
+}  // namespace sluice::cli

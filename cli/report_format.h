@@ -1,0 +1,14 @@
+#pragma once
+// Renders a report for people (text, html) and for programs (json, documented in the README).
+
+#include <string>
+
+#include "controller/report.h"
+
+namespace sluice::cli {
+
+std::string format_report_text(const Report& report);
+std::string format_report_json(const Report& report);
+std::string format_report_html(const Report& report);
+
+}  // namespace sluice::cli

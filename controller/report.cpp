@@ -1,0 +1,243 @@
+#include "controller/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <tuple>
+
+#include "controller/utf8.h"
+
+namespace sluice {
+
+namespace {
+
+constexpr double kInvestigate = 0.05;
+constexpr double kAct = 0.15;
+constexpr std::size_t kTextChars = 60;
+// An IP is judged only with enough attempts, and stands out only when its rate differs from the
+// rest of its pool beyond chance (two-proportion z-test) and by a margin an operator cares about.
+constexpr std::uint64_t kMinIpAttempts = 30;
+constexpr std::uint64_t kMinPoolAttempts = 50;
+constexpr double kStandOutZ = 3.0;
+
+double ratio(std::uint64_t part, std::uint64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+
+std::uint64_t deferrals(const BucketCounts& c) { return c.deferred + c.deferred_queue; }
+
+bool stands_out(const IpFigures& ip, std::uint64_t rest_attempts, std::uint64_t rest_deferred) {
+  if (ip.attempts < kMinIpAttempts || rest_attempts < kMinIpAttempts) return false;
+  const double rest_rate = ratio(rest_deferred, rest_attempts);
+  if (ip.deferral_rate < kInvestigate || ip.deferral_rate < 2 * rest_rate) return false;
+  const double pooled = ratio(ip.deferred + rest_deferred, ip.attempts + rest_attempts);
+  const double se = std::sqrt(pooled * (1 - pooled) *
+                              (1.0 / static_cast<double>(ip.attempts) +
+                               1.0 / static_cast<double>(rest_attempts)));
+  return se > 0 && (ip.deferral_rate - rest_rate) / se >= kStandOutZ;
+}
+
+std::string percent(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", rate * 100);
+  return buf;
+}
+
+void diagnose(PoolFigures& pool) {
+  if (pool.counts.attempts() < kMinPoolAttempts) {
+    pool.diagnosis = Diagnosis::insufficient_data;
+    pool.explanation = "too few attempts to judge";
+    return;
+  }
+  std::uint64_t att = 0, def = 0;
+  for (const IpFigures& ip : pool.ips) {
+    att += ip.attempts;
+    def += ip.deferred;
+  }
+  std::vector<std::string> outliers;
+  std::uint64_t normal_att = 0, normal_def = 0;
+  for (IpFigures& ip : pool.ips) {
+    ip.stands_out = pool.ips.size() > 1 && stands_out(ip, att - ip.attempts, def - ip.deferred);
+    if (ip.stands_out) {
+      outliers.push_back(ip.ip + " at " + percent(ip.deferral_rate));
+    } else {
+      normal_att += ip.attempts;
+      normal_def += ip.deferred;
+    }
+  }
+  if (pool.deferral_rate <= kInvestigate && outliers.empty()) {
+    pool.diagnosis = Diagnosis::healthy;
+    pool.explanation = "deferral rate within 5%";
+    return;
+  }
+  if (!outliers.empty() && ratio(normal_def, normal_att) <= kInvestigate) {
+    pool.diagnosis = Diagnosis::concentrated;
+    pool.explanation = "deferrals concentrated on " + std::to_string(outliers.size()) + " of " +
+                       std::to_string(pool.ips.size()) + " IPs (";
+    for (std::size_t i = 0; i < outliers.size(); ++i) {
+      pool.explanation += (i ? ", " : "") + outliers[i];
+    }
+    pool.explanation += "): those IPs' reputation";
+    return;
+  }
+  pool.diagnosis = Diagnosis::spread;
+  pool.explanation = "deferrals spread over " + std::to_string(pool.ips.size()) +
+                     (pool.ips.size() == 1 ? " IP" : " IPs") +
+                     ": the pool's configuration for this ISP (concurrency, rates)";
+}
+
+}  // namespace
+
+std::string_view to_string(RateFlag flag) {
+  switch (flag) {
+    case RateFlag::ok: return "ok";
+    case RateFlag::investigate: return "investigate";
+    case RateFlag::act: return "act";
+  }
+  return "ok";
+}
+
+RateFlag flag_for(double deferral_rate) {
+  if (deferral_rate > kAct) return RateFlag::act;
+  if (deferral_rate > kInvestigate) return RateFlag::investigate;
+  return RateFlag::ok;
+}
+
+std::string_view to_string(Diagnosis d) {
+  switch (d) {
+    case Diagnosis::healthy: return "healthy";
+    case Diagnosis::spread: return "spread";
+    case Diagnosis::concentrated: return "concentrated";
+    case Diagnosis::insufficient_data: return "insufficient_data";
+  }
+  return "healthy";
+}
+
+std::string deferral_text_key(std::string_view dsn_diag) {
+  if (dsn_diag.size() >= 5 && dsn_diag.substr(0, 5) == "smtp;") dsn_diag.remove_prefix(5);
+  while (!dsn_diag.empty() && dsn_diag.front() == ' ') dsn_diag.remove_prefix(1);
+  std::string key(utf8_prefix(dsn_diag, kTextChars));
+  for (char& c : key) {
+    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  }
+  return key;
+}
+
+ReportBuilder::ReportBuilder(std::shared_ptr<const IspCatalog> catalog,
+                             std::shared_ptr<const PoolMap> pools, ReportOptions options)
+    : options_(options), signals_(std::move(catalog), std::move(pools), options.bucket_seconds) {}
+
+void ReportBuilder::on_record(const AccountingRecord& record) {
+  if ((options_.since && record.time_logged < *options_.since) ||
+      (options_.until && record.time_logged >= *options_.until)) {
+    ++out_of_range_;
+    return;
+  }
+  if (!first_time_ || record.time_logged < *first_time_) first_time_ = record.time_logged;
+  if (!last_time_ || record.time_logged > *last_time_) last_time_ = record.time_logged;
+  const Attribution a = signals_.add(record);
+  if (record.type != RecordType::deferred && record.type != RecordType::deferred_queue) return;
+  std::string key(1, static_cast<char>(a.isp));
+  key += deferral_text_key(record.dsn_diag);
+  Group& group = groups_[key];
+  ++group.count;
+  group.deferral_class = a.deferral_class;
+}
+
+std::unique_ptr<PartitionedSink> ReportBuilder::make_partial() const {
+  return std::make_unique<ReportBuilder>(signals_.attributor().catalog_ptr(),
+                                         signals_.attributor().pool_map_ptr(), options_);
+}
+
+void ReportBuilder::absorb(PartitionedSink& partial) {
+  auto& other = static_cast<ReportBuilder&>(partial);
+  signals_.merge_from(other.signals_);
+  for (const auto& [key, group] : other.groups_) {
+    Group& mine = groups_[key];
+    mine.count += group.count;
+    mine.deferral_class = group.deferral_class;
+  }
+  out_of_range_ += other.out_of_range_;
+  if (other.first_time_ && (!first_time_ || *other.first_time_ < *first_time_)) {
+    first_time_ = other.first_time_;
+  }
+  if (other.last_time_ && (!last_time_ || *other.last_time_ > *last_time_)) {
+    last_time_ = other.last_time_;
+  }
+}
+
+Report ReportBuilder::build(const ReadStats& read) const {
+  Report report;
+  report.read = read;
+  report.out_of_range = out_of_range_;
+  report.first_time = first_time_;
+  report.last_time = last_time_;
+  report.bucket_seconds = signals_.bucket_seconds();
+
+  std::map<std::string, IspFigures> isps;
+  std::map<std::pair<std::string, std::string>, PoolFigures> pools;
+  std::map<std::tuple<std::string, std::string, std::string>, IpFigures> ips;
+  for (const SignalBucket& b : signals_.buckets()) {
+    report.totals += b.counts;
+    IspFigures& isp = isps[b.isp];
+    isp.isp = b.isp;
+    isp.counts += b.counts;
+    isp.by_class[static_cast<int>(b.deferral_class)] += deferrals(b.counts);
+    PoolFigures& pool = pools[{b.pool, b.isp}];
+    pool.pool = b.pool;
+    pool.isp = b.isp;
+    pool.counts += b.counts;
+    IpFigures& ip = ips[{b.pool, b.isp, b.source_ip}];
+    ip.ip = b.source_ip;
+    ip.attempts += b.counts.attempts();
+    ip.deferred += deferrals(b.counts);
+    std::vector<SeriesPoint>& series = report.series[b.isp];
+    auto point = std::lower_bound(series.begin(), series.end(), b.start,
+                                  [](const SeriesPoint& p, UnixSeconds t) { return p.start < t; });
+    if (point == series.end() || point->start != b.start) {
+      point = series.insert(point, SeriesPoint{b.start, 0, 0});
+    }
+    point->attempts += b.counts.attempts();
+    point->deferred += deferrals(b.counts);
+  }
+
+  const IspCatalog& catalog = signals_.attributor().catalog();
+  for (auto& [name, isp] : isps) {
+    isp.deferral_rate = ratio(deferrals(isp.counts), isp.counts.attempts());
+    isp.bounce_rate = ratio(isp.counts.bounced, isp.counts.attempts());
+    isp.flag = flag_for(isp.deferral_rate);
+    const std::optional<IspId> id = catalog.find(name);
+    for (const auto& [key, group] : groups_) {
+      if (!id || static_cast<IspId>(key[0]) != *id) continue;
+      isp.top_deferrals.push_back(TextGroup{key.substr(1), group.count, group.deferral_class});
+    }
+    std::sort(isp.top_deferrals.begin(), isp.top_deferrals.end(),
+              [](const TextGroup& a, const TextGroup& b) {
+                return std::tie(b.count, a.text) < std::tie(a.count, b.text);
+              });
+    if (isp.top_deferrals.size() > options_.top_texts) isp.top_deferrals.resize(options_.top_texts);
+    report.isps.push_back(std::move(isp));
+  }
+  std::sort(report.isps.begin(), report.isps.end(), [](const IspFigures& a, const IspFigures& b) {
+    return std::make_tuple(b.counts.attempts(), a.isp) < std::make_tuple(a.counts.attempts(), b.isp);
+  });
+
+  for (auto& [key, ip] : ips) {
+    ip.deferral_rate = ratio(ip.deferred, ip.attempts);
+    pools[{std::get<0>(key), std::get<1>(key)}].ips.push_back(ip);
+  }
+  for (auto& [key, pool] : pools) {
+    pool.deferral_rate = ratio(deferrals(pool.counts), pool.counts.attempts());
+    pool.bounce_rate = ratio(pool.counts.bounced, pool.counts.attempts());
+    pool.flag = flag_for(pool.deferral_rate);
+    diagnose(pool);
+    report.pools.push_back(std::move(pool));
+  }
+  std::stable_sort(report.pools.begin(), report.pools.end(),
+                   [](const PoolFigures& a, const PoolFigures& b) {
+                     return std::make_tuple(a.pool, b.counts.attempts()) <
+                            std::make_tuple(b.pool, a.counts.attempts());
+                   });
+  return report;
+}
+
+}  // namespace sluice

@@ -1,0 +1,116 @@
+#pragma once
+// The estimator's first stage: attribute each accounting record to (pool, ISP, source IP,
+// deferral class) and count it into fixed time buckets.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "controller/domain.h"
+#include "controller/interner.h"
+#include "controller/isp_catalog.h"
+#include "controller/record_sink.h"
+
+namespace sluice {
+
+// vmta name -> pool name, from the configuration; used when the vmtaPool column is empty.
+using PoolMap = StringMap<std::string>;
+
+struct Attribution {
+  IspId isp = 0;
+  std::uint32_t pool = 0;  // id in Attributor::pools()
+  std::uint32_t ip = 0;    // id in Attributor::ips()
+  DeferralClass deferral_class = DeferralClass::none;
+};
+
+// Not thread-safe: each reader thread has its own (its caches are what makes it fast).
+class Attributor {
+ public:
+  Attributor(std::shared_ptr<const IspCatalog> catalog, std::shared_ptr<const PoolMap> pools);
+
+  Attribution attribute(const AccountingRecord& record);
+
+  const IspCatalog& catalog() const { return *catalog_; }
+  const Interner& pools() const { return pools_; }
+  const Interner& ips() const { return ips_; }
+  Interner& pools() { return pools_; }
+  Interner& ips() { return ips_; }
+  const std::shared_ptr<const IspCatalog>& catalog_ptr() const { return catalog_; }
+  const std::shared_ptr<const PoolMap>& pool_map_ptr() const { return pool_map_; }
+
+ private:
+  IspId isp_of(const AccountingRecord& record);
+  DeferralClass class_of(IspId isp, std::string_view diag);
+
+  std::shared_ptr<const IspCatalog> catalog_;
+  std::shared_ptr<const PoolMap> pool_map_;
+  Interner pools_;
+  Interner ips_;
+  StringMap<std::optional<IspId>> domain_cache_;
+  StringMap<IspId> mx_cache_;
+  // Keyed by ISP id byte + diagnostic text; bounded, as texts carry per-message ids.
+  StringMap<DeferralClass> class_cache_;
+  std::string key_scratch_;
+};
+
+struct BucketCounts {
+  std::uint64_t delivered = 0;
+  std::uint64_t bounced = 0;
+  std::uint64_t deferred = 0;        // t records
+  std::uint64_t deferred_queue = 0;  // tq records
+  std::uint64_t attempts() const { return delivered + bounced + deferred + deferred_queue; }
+  BucketCounts& operator+=(const BucketCounts& o);
+  void count(RecordType type);
+};
+
+struct SignalBucket {
+  UnixSeconds start = 0;
+  std::string pool;
+  std::string isp;
+  std::string source_ip;
+  DeferralClass deferral_class = DeferralClass::none;
+  BucketCounts counts;
+};
+
+class SignalAggregator : public PartitionedSink {
+ public:
+  static constexpr UnixSeconds kDefaultBucketSeconds = 300;
+
+  SignalAggregator(std::shared_ptr<const IspCatalog> catalog, std::shared_ptr<const PoolMap> pools,
+                   UnixSeconds bucket_seconds = kDefaultBucketSeconds);
+
+  void on_record(const AccountingRecord& record) override;
+  std::unique_ptr<PartitionedSink> make_partial() const override;
+  void absorb(PartitionedSink& partial) override;
+
+  // Sorted by (start, pool, isp, source_ip, class).
+  std::vector<SignalBucket> buckets() const;
+  UnixSeconds bucket_seconds() const { return bucket_seconds_; }
+
+  // For sinks built on top of this one: attributes and counts, returning the attribution.
+  Attribution add(const AccountingRecord& record);
+  Attributor& attributor() { return attributor_; }
+  const Attributor& attributor() const { return attributor_; }
+  void merge_from(const SignalAggregator& other);
+
+ private:
+  struct Key {
+    UnixSeconds start;
+    std::uint32_t pool;
+    std::uint32_t ip;
+    IspId isp;
+    DeferralClass deferral_class;
+    bool operator==(const Key&) const = default;
+  };
+  struct KeyHash {
+    std::size_t operator()(const Key& k) const;
+  };
+
+  Attributor attributor_;
+  UnixSeconds bucket_seconds_;
+  std::unordered_map<Key, BucketCounts, KeyHash> buckets_;
+};
+
+}  // namespace sluice
