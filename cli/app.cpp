@@ -26,6 +26,7 @@ struct ReportArgs {
   std::string until;
   std::string out;
   std::size_t top = 5;
+  unsigned threads = 0;
   std::vector<std::string> files;
 };
 
@@ -78,8 +79,11 @@ int run_report(const GlobalOptions& global, const ReportArgs& args) {
 
   ReportBuilder builder(*catalog, build_pool_map(*config), options);
   ReadStats stats;
+  adapters::ReaderOptions reader;
+  reader.threads = args.threads;
   for (const std::string& file : *files) {
-    Expected<FileCheckpoint> done = adapters::read_accounting_file(file, nullptr, builder, stats);
+    Expected<FileCheckpoint> done =
+        adapters::read_accounting_file(file, nullptr, builder, stats, reader);
     if (!done) return fail(done.error().message);
   }
   log_read_problems(stats);
@@ -136,6 +140,8 @@ int run(int argc, char** argv) {
   report->add_option("--top", report_args.top, "Deferral texts shown per ISP")
       ->check(CLI::Range(1, 1000))
       ->capture_default_str();
+  report->add_option("--threads", report_args.threads, "Reader threads (default: one per core)")
+      ->check(CLI::Range(1, 64));
   report->add_option("files", report_args.files,
                      "Accounting files or globs (default: the configuration's [pmta] accounting)");
 

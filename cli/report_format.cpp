@@ -167,7 +167,12 @@ std::string format_report_text(const Report& r) {
     }
   }
   out += "\nPools by ISP (deferral rate per source IP)\n";
+  std::vector<std::string> too_small;
   for (const PoolFigures& pool : r.pools) {
+    if (pool.diagnosis == Diagnosis::insufficient_data) {
+      too_small.push_back(fmt::format("{}/{} ({})", pool.pool, pool.isp, pool.counts.attempts()));
+      continue;
+    }
     out += fmt::format("  {} / {}: {} attempts, {} deferred {}\n", pool.pool, pool.isp,
                        with_commas(pool.counts.attempts()), pct(pool.deferral_rate),
                        flag_label(pool.flag));
@@ -178,6 +183,9 @@ std::string format_report_text(const Report& r) {
                          with_commas(ip.attempts), pct(ip.deferral_rate),
                          ip.stands_out ? "  << stands out" : "");
     }
+  }
+  if (!too_small.empty()) {
+    out += fmt::format("  too few attempts to judge: {}\n", fmt::join(too_small, ", "));
   }
   return out;
 }

@@ -2,6 +2,7 @@
 // Small dense ids for strings seen over and over (pool names, source IPs).
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -9,9 +10,30 @@
 
 namespace sluice {
 
+// The keys are short (domains, IPs, pool names) and hashed once per record: a multiply-mix
+// over 8-byte words is several times cheaper than std::hash's byte-wise murmur for them.
+inline std::uint64_t fast_hash(std::string_view s) {
+  constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
+  std::uint64_t h = s.size() * kMul;
+  std::size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    std::uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  if (i < s.size()) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, s.data() + i, s.size() - i);
+    h = (h ^ w) * kMul;
+    h ^= h >> 29;
+  }
+  return h;
+}
+
 struct TransparentStringHash {
   using is_transparent = void;
-  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  std::size_t operator()(std::string_view s) const { return fast_hash(s); }
 };
 
 template <class V>

@@ -42,6 +42,12 @@ std::string percent(double rate) {
   return buf;
 }
 
+std::string join(const std::vector<std::string>& parts) {
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
 void diagnose(PoolFigures& pool) {
   if (pool.counts.attempts() < kMinPoolAttempts) {
     pool.diagnosis = Diagnosis::insufficient_data;
@@ -69,20 +75,22 @@ void diagnose(PoolFigures& pool) {
     pool.explanation = "deferral rate within 5%";
     return;
   }
-  if (!outliers.empty() && ratio(normal_def, normal_att) <= kInvestigate) {
+  // Concentrated: the IPs that stand out carry most of the trouble, the others defer at most
+  // half the pool's rate (or within the 5% threshold).
+  const double rest_rate = ratio(normal_def, normal_att);
+  if (!outliers.empty() &&
+      (rest_rate <= kInvestigate || rest_rate <= pool.deferral_rate / 2)) {
     pool.diagnosis = Diagnosis::concentrated;
     pool.explanation = "deferrals concentrated on " + std::to_string(outliers.size()) + " of " +
-                       std::to_string(pool.ips.size()) + " IPs (";
-    for (std::size_t i = 0; i < outliers.size(); ++i) {
-      pool.explanation += (i ? ", " : "") + outliers[i];
-    }
-    pool.explanation += "): those IPs' reputation";
+                       std::to_string(pool.ips.size()) + " IPs (" + join(outliers) +
+                       "): those IPs' reputation; the other IPs at " + percent(rest_rate);
     return;
   }
   pool.diagnosis = Diagnosis::spread;
   pool.explanation = "deferrals spread over " + std::to_string(pool.ips.size()) +
                      (pool.ips.size() == 1 ? " IP" : " IPs") +
                      ": the pool's configuration for this ISP (concurrency, rates)";
+  if (!outliers.empty()) pool.explanation += "; standing out: " + join(outliers);
 }
 
 }  // namespace
@@ -112,13 +120,17 @@ std::string_view to_string(Diagnosis d) {
   return "healthy";
 }
 
-std::string deferral_text_key(std::string_view dsn_diag) {
-  if (dsn_diag.size() >= 5 && dsn_diag.substr(0, 5) == "smtp;") dsn_diag.remove_prefix(5);
+void append_deferral_text_key(std::string_view dsn_diag, std::string& out) {
+  if (dsn_diag.starts_with("smtp;")) dsn_diag.remove_prefix(5);
   while (!dsn_diag.empty() && dsn_diag.front() == ' ') dsn_diag.remove_prefix(1);
-  std::string key(utf8_prefix(dsn_diag, kTextChars));
-  for (char& c : key) {
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+  for (char c : utf8_prefix(dsn_diag, kTextChars)) {
+    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
   }
+}
+
+std::string deferral_text_key(std::string_view dsn_diag) {
+  std::string key;
+  append_deferral_text_key(dsn_diag, key);
   return key;
 }
 
@@ -136,11 +148,12 @@ void ReportBuilder::on_record(const AccountingRecord& record) {
   if (!last_time_ || record.time_logged > *last_time_) last_time_ = record.time_logged;
   const Attribution a = signals_.add(record);
   if (record.type != RecordType::deferred && record.type != RecordType::deferred_queue) return;
-  std::string key(1, static_cast<char>(a.isp));
-  key += deferral_text_key(record.dsn_diag);
-  Group& group = groups_[key];
-  ++group.count;
-  group.deferral_class = a.deferral_class;
+  group_key_.assign(1, static_cast<char>(a.isp));
+  append_deferral_text_key(record.dsn_diag, group_key_);
+  auto group = groups_.find(group_key_);
+  if (group == groups_.end()) group = groups_.emplace(group_key_, Group{}).first;
+  ++group->second.count;
+  group->second.deferral_class = a.deferral_class;
 }
 
 std::unique_ptr<PartitionedSink> ReportBuilder::make_partial() const {

@@ -107,9 +107,11 @@ class ReportBuilder : public PartitionedSink {
   std::uint64_t out_of_range_ = 0;
   std::optional<UnixSeconds> first_time_;
   std::optional<UnixSeconds> last_time_;
+  std::string group_key_;  // reused: no allocation per deferral
 };
 
 // The shared 60-character text prefix that groups deferral texts.
 std::string deferral_text_key(std::string_view dsn_diag);
+void append_deferral_text_key(std::string_view dsn_diag, std::string& out);
 
 }  // namespace sluice

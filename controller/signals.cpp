@@ -40,16 +40,6 @@ IspId Attributor::isp_of(const AccountingRecord& record) {
   return mx->second;
 }
 
-DeferralClass Attributor::class_of(IspId isp, std::string_view diag) {
-  key_scratch_.assign(1, static_cast<char>(isp));
-  key_scratch_.append(diag);
-  if (auto it = class_cache_.find(key_scratch_); it != class_cache_.end()) return it->second;
-  const DeferralClass c = catalog_->classify_deferral(isp, diag);
-  if (class_cache_.size() >= kCacheLimit) class_cache_.clear();
-  class_cache_.emplace(key_scratch_, c);
-  return c;
-}
-
 Attribution Attributor::attribute(const AccountingRecord& record) {
   Attribution a;
   a.isp = isp_of(record);
@@ -63,7 +53,7 @@ Attribution Attributor::attribute(const AccountingRecord& record) {
   a.pool = pools_.intern(pool);
   a.ip = ips_.intern(record.source_ip);
   if (record.type == RecordType::deferred || record.type == RecordType::deferred_queue) {
-    a.deferral_class = class_of(a.isp, record.dsn_diag);
+    a.deferral_class = catalog_->classify_deferral(a.isp, record.dsn_diag);
   }
   return a;
 }

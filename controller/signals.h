@@ -42,7 +42,6 @@ class Attributor {
 
  private:
   IspId isp_of(const AccountingRecord& record);
-  DeferralClass class_of(IspId isp, std::string_view diag);
 
   std::shared_ptr<const IspCatalog> catalog_;
   std::shared_ptr<const PoolMap> pool_map_;
@@ -50,9 +49,6 @@ class Attributor {
   Interner ips_;
   StringMap<std::optional<IspId>> domain_cache_;
   StringMap<IspId> mx_cache_;
-  // Keyed by ISP id byte + diagnostic text; bounded, as texts carry per-message ids.
-  StringMap<DeferralClass> class_cache_;
-  std::string key_scratch_;
 };
 
 struct BucketCounts {

@@ -36,7 +36,9 @@ std::size_t sequence_length(std::string_view text, std::size_t i) {
   return len;
 }
 
-bool all_ascii(std::string_view text) {
+}  // namespace
+
+bool is_ascii(std::string_view text) {
   std::size_t i = 0;
   for (; i + 8 <= text.size(); i += 8) {
     std::uint64_t word;
@@ -49,10 +51,8 @@ bool all_ascii(std::string_view text) {
   return true;
 }
 
-}  // namespace
-
 bool is_valid_utf8(std::string_view text) {
-  if (all_ascii(text)) return true;
+  if (is_ascii(text)) return true;
   for (std::size_t i = 0; i < text.size();) {
     const std::size_t len = sequence_length(text, i);
     if (len == 0) return false;

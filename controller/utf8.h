@@ -6,6 +6,7 @@
 
 namespace sluice {
 
+bool is_ascii(std::string_view text);
 bool is_valid_utf8(std::string_view text);
 // Appends `text` to `out` with every byte that is not part of a valid UTF-8 sequence read as
 // Latin-1 (so "refus\xe9" becomes "refusé"): the output is always valid UTF-8.
