@@ -192,6 +192,7 @@ class Parser {
     };
     for (FieldSpan& f : fields_) f.present = false;
     field_count_ = 0;
+    quote_open_ = false;
     lines = 1;
     const char* base = data_.data();
     std::size_t pos = start;
@@ -203,7 +204,10 @@ class Parser {
         std::size_t q = pos + 1;
         while (true) {
           q = scanner_.next(q);
-          if (q >= limit) return incomplete();
+          if (q >= limit) {
+            quote_open_ = true;
+            return incomplete();
+          }
           if (base[q] != '"') {
             if (base[q] == '\n') ++lines;
             ++q;
@@ -344,8 +348,9 @@ class Parser {
   }
 
   // The data ends inside a record. A last line still being written stays unread; a quote
-  // opened on an earlier, complete line and never closed is that line's damage.
+  // opened on an earlier, complete line and still open at the end is that line's damage.
   std::size_t unterminated_at_eof(std::size_t start) {
+    if (!quote_open_) return start;
     const void* nl = std::memchr(data_.data() + start, '\n', data_.size() - start);
     if (nl == nullptr) return start;
     return skip_first_line(start, MalformedReason::bad_quoting);
@@ -358,6 +363,7 @@ class Parser {
   ReadStats& stats_;
   std::string_view file_;
   DelimiterScanner scanner_;
+  bool quote_open_ = false;  // the last scan ran out of data inside a quoted field
   bool line_is_ascii_ = true;
   std::array<FieldSpan, kColumnCount> fields_{};
   std::size_t field_count_ = 0;

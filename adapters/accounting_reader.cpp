@@ -20,6 +20,15 @@ namespace sluice::adapters {
 namespace {
 
 constexpr std::size_t kHeadBytes = 4096;
+constexpr std::size_t kTailBytes = 256;
+
+std::uint64_t fnv1a(const char* data, std::size_t size) {
+  std::uint64_t h = 0xcbf29ce484222325ULL;
+  for (std::size_t i = 0; i < size; ++i) {
+    h = (h ^ static_cast<unsigned char>(data[i])) * 0x100000001b3ULL;
+  }
+  return h;
+}
 
 class FileDescriptor {
  public:
@@ -62,11 +71,16 @@ Expected<std::uint64_t> head_hash(int fd, const std::string& path) {
   const void* nl = std::memchr(head, '\n', *n);
   if (nl == nullptr && *n < kHeadBytes) return std::uint64_t{0};
   const std::size_t len = nl ? static_cast<const char*>(nl) - head + 1 : *n;
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (std::size_t i = 0; i < len; ++i) {
-    h = (h ^ static_cast<unsigned char>(head[i])) * 0x100000001b3ULL;
-  }
+  const std::uint64_t h = fnv1a(head, len);
   return h == 0 ? 1 : h;
+}
+
+Expected<std::uint64_t> tail_hash(int fd, std::uint64_t offset, const std::string& path) {
+  char tail[kTailBytes];
+  const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(offset, kTailBytes));
+  Expected<std::size_t> n = read_at(fd, tail, want, offset - want, path);
+  if (!n) return n.error();
+  return fnv1a(tail, *n);
 }
 
 struct SliceResult {
@@ -121,14 +135,10 @@ class WindowParser {
     bool sequential_rest = first.need_more;
     for (std::size_t i = 1; i < count; ++i) {
       SliceResult r = speculative[i - 1].get();
-      if (sequential_rest) continue;
       const bool last = i + 1 == count;
-      if (bounds[i] != expected || !(state.columns == assumed) || state.skipping_long_line ||
-          (r.progress.need_more && !last)) {
+      if (sequential_rest || bounds[i] != expected || !(state.columns == assumed) ||
+          state.skipping_long_line || (r.progress.need_more && !last)) {
         sequential_rest = true;
-        const ParseProgress p = parse_accounting(data.substr(expected), data.size() - expected,
-                                                 at_eof, state, sink_, stats_, path_);
-        expected += p.consumed;
         continue;
       }
       for (MalformedSample& s : r.stats.samples) s.line += state.line - 1;
@@ -138,6 +148,11 @@ class WindowParser {
       state.columns = r.state.columns;
       state.skipping_long_line = r.state.skipping_long_line;
       expected = bounds[i] + r.progress.consumed;
+    }
+    if (sequential_rest) {
+      expected += parse_accounting(data.substr(expected), data.size() - expected, at_eof, state,
+                                   sink_, stats_, path_)
+                      .consumed;
     }
     return expected;
   }
@@ -167,18 +182,29 @@ Expected<FileCheckpoint> read_accounting_file(const std::string& path, const Fil
   checkpoint.path = path;
   checkpoint.identity = FileIdentity{static_cast<std::uint64_t>(st.st_dev),
                                      static_cast<std::uint64_t>(st.st_ino), *hash};
+  ++stats.files;
+  if (*hash == 0) return checkpoint;  // not even a complete first line yet: nothing to read
+
   ParserState state;
   const auto size = static_cast<std::uint64_t>(st.st_size);
+  bool resumed = false;
   if (resume != nullptr && resume->identity == checkpoint.identity && resume->offset <= size) {
+    Expected<std::uint64_t> tail = tail_hash(fd.get(), resume->offset, path);
+    if (!tail) return tail.error();
+    resumed = *tail == resume->tail_hash;
+  }
+  if (resumed) {
     checkpoint.offset = resume->offset;
     checkpoint.line = resume->line;
     if (std::optional<ColumnMap> columns = ColumnMap::from_header_line(resume->header)) {
       state.columns = std::move(*columns);
     }
     state.at_file_start = resume->offset == 0;
-  } else if (resume != nullptr && resume->identity.device == checkpoint.identity.device &&
-             resume->identity.inode == checkpoint.identity.inode && resume->offset > 0) {
-    stats.warnings.push_back(path + ": truncated or replaced since it was last read; reading it from the start");
+    state.skipping_long_line = resume->inside_long_line;
+  } else if (resume != nullptr && resume->offset > 0) {
+    stats.warnings.push_back(path +
+                             ": truncated or replaced since it was last read; reading it from "
+                             "the start");
   }
   state.line = checkpoint.line;
 
@@ -206,7 +232,10 @@ Expected<FileCheckpoint> read_accounting_file(const std::string& path, const Fil
   checkpoint.offset = position;
   checkpoint.line = state.line;
   checkpoint.header = state.columns.header_line();
-  ++stats.files;
+  checkpoint.inside_long_line = state.skipping_long_line;
+  Expected<std::uint64_t> tail = tail_hash(fd.get(), position, path);
+  if (!tail) return tail.error();
+  checkpoint.tail_hash = *tail;
   return checkpoint;
 }
 
@@ -254,8 +283,15 @@ Expected<ReadOutcome> AccountingFiles::read_new(const std::vector<FileCheckpoint
     const std::pair<std::uint64_t, std::uint64_t> inode{st.st_dev, st.st_ino};
     if (!read_inodes.insert(inode).second) continue;  // two names of one file
     const FileCheckpoint* resume = nullptr;
+    const FileCheckpoint* same_path = nullptr;
     for (const FileCheckpoint& k : known) {
       if (k.identity.device == inode.first && k.identity.inode == inode.second) resume = &k;
+      if (k.path == path) same_path = &k;
+    }
+    if (resume == nullptr && same_path != nullptr && same_path->offset > 0) {
+      outcome.stats.warnings.push_back(
+          path + ": a different file than the one read before under this name (rotated or "
+                 "replaced); reading it from the start");
     }
     Expected<FileCheckpoint> done = read_accounting_file(path, resume, sink, outcome.stats, options_);
     if (!done) {

@@ -35,7 +35,7 @@ ISP_PATTERNS = {
         (re.compile(r"421 4\.7\.0 \[(TSS0[45]|IPTS0[45]|TS0[1-3])\]", _I), "reputation"),
     ],
     "gmx": [
-        (re.compile(r"421 .*Too many connections", _I), "connection"),
+        (re.compile(r"421.*Too many connections", _I), "connection"),
     ],
     "orange": [
         (re.compile(r"OFR004_104|Trop de connexions", _I), "connection"),
@@ -66,7 +66,7 @@ def isp_of_domain(domain):
     for isp, domains, labels, _ in ISPS:
         if domain in domains or ("." in domain and label in labels):
             return isp
-    return "generic"
+    return None
 
 
 @functools.lru_cache(maxsize=None)
@@ -79,14 +79,10 @@ def isp_of_mx(dsn_mta):
 
 
 def isp_of(rcpt, queue, dsn_mta):
-    """The first non-empty source decides: recipient, queue, then MX."""
-    if "@" in rcpt:
-        return isp_of_domain(rcpt.rpartition("@")[2])
-    if queue:
-        return isp_of_domain(queue.split("/", 1)[0])
-    if dsn_mta:
-        return isp_of_mx(dsn_mta)
-    return "generic"
+    """The recipient's domain (the queue's for tq records); a domain the catalog does not
+    know is judged by its MX host (Google-hosted domains are gmail)."""
+    domain = rcpt.rpartition("@")[2] if "@" in rcpt else queue.split("/", 1)[0]
+    return (isp_of_domain(domain) if domain else None) or isp_of_mx(dsn_mta)
 
 
 def deferral_class(isp, diag):
@@ -120,6 +116,7 @@ def main(path):
     by_ip = defaultdict(lambda: defaultdict(Counter))  # (pool, isp) -> ip -> counts
     texts = defaultdict(Counter)                    # isp -> text prefix -> count
     text_class = {}                                 # (isp, prefix) -> class
+    classes = defaultdict(Counter)                  # isp -> class -> count
 
     ncols, type_i, fields = -1, 0, ()   # no header seen yet: every row is malformed
     with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
@@ -149,15 +146,17 @@ def main(path):
             ip_counts["attempts"] += 1
             if typ in ("t", "tq"):
                 ip_counts["deferred"] += 1
-                prefix = diag[:TEXT_PREFIX]
+                cls = deferral_class(isp, diag)
+                classes[isp][cls] += 1
+                prefix = diag.removeprefix("smtp;").lstrip(" ")[:TEXT_PREFIX]
                 texts[isp][prefix] += 1
-                if (isp, prefix) not in text_class:
-                    text_class[isp, prefix] = deferral_class(isp, diag)
+                text_class[isp, prefix] = cls
 
     isps = {}
     for isp, c in sorted(by_isp.items()):
         top = sorted(texts[isp].items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TEXTS]
         isps[isp] = counts_json(c)
+        isps[isp]["deferrals_by_class"] = dict(classes[isp])
         isps[isp]["top_deferrals"] = [
             {"text": text, "count": n, "class": text_class[isp, text]} for text, n in top]
 

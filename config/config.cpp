@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
@@ -20,6 +21,23 @@ struct Invalid {
   std::string message;
 };
 
+// Messages stay on one line whatever a rejected name holds.
+std::string shown(const std::string& text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -36,7 +54,7 @@ class Reader {
                  const std::string& context) const {
     for (const auto& [key, node] : table) {
       if (!allowed.contains(std::string(key.str()))) {
-        fail(&node, "unknown key '" + std::string(key.str()) + "'" +
+        fail(&node, "unknown key '" + shown(std::string(key.str())) + "'" +
                         (context.empty() ? "" : " in " + context));
       }
     }
@@ -59,7 +77,7 @@ class Reader {
   std::optional<std::string> path(const toml::table& t, const char* key) const {
     std::optional<std::string> p = string(t, key);
     if (p && (p->empty() || p->front() != '/')) {
-      fail(t.get(key), std::string("'") + key + "' must be an absolute path, not '" + *p + "'");
+      fail(t.get(key), std::string("'") + key + "' must be an absolute path, not '" + shown(*p) + "'");
     }
     return p;
   }
@@ -81,7 +99,7 @@ class Reader {
     std::optional<std::string> n = string(t, key);
     if (!n) fail(&t, what + " needs '" + key + "'");
     if (!is_valid_name(*n)) {
-      fail(t.get(key), what + " name '" + *n + "' is not [A-Za-z0-9._-]+");
+      fail(t.get(key), what + " name '" + shown(*n) + "' is not [A-Za-z0-9._-]+");
     }
     return *n;
   }
@@ -99,7 +117,8 @@ class Reader {
       if (auto v = strings(*pmta, "accounting")) {
         for (const std::string& glob : *v) {
           if (glob.empty() || glob.front() != '/') {
-            fail(pmta->get("accounting"), "'accounting' must hold absolute paths, not '" + glob + "'");
+            fail(pmta->get("accounting"),
+                 "'accounting' must hold absolute paths, not '" + shown(glob) + "'");
           }
         }
         config.accounting = *v;
@@ -153,7 +172,7 @@ class Reader {
       }
       if (auto tier = string(t, "tier")) {
         if (!kTiers.contains(*tier)) {
-          fail(t.get("tier"), "pool '" + pool.name + "': tier '" + *tier +
+          fail(t.get("tier"), "pool '" + pool.name + "': tier '" + shown(*tier) +
                                   "' is not one of high, medium, low, warming");
         }
         pool.tier = *tier;
@@ -161,10 +180,13 @@ class Reader {
       pool.vmtas = strings(t, "vmtas").value_or(std::vector<std::string>{});
       for (const std::string& vmta : pool.vmtas) {
         if (!is_valid_name(vmta)) {
-          fail(t.get("vmtas"), "pool '" + pool.name + "': vmta name '" + vmta +
+          fail(t.get("vmtas"), "pool '" + pool.name + "': vmta name '" + shown(vmta) +
                                    "' is not [A-Za-z0-9._-]+");
         }
         auto [owner, fresh] = vmta_owner.emplace(vmta, pool.name);
+        if (!fresh && owner->second == pool.name) {
+          fail(t.get("vmtas"), "pool '" + pool.name + "' lists vmta '" + vmta + "' twice");
+        }
         if (!fresh) {
           fail(t.get("vmtas"), "vmta '" + vmta + "' is in two pools: '" + owner->second +
                                    "' and '" + pool.name + "'");
@@ -173,7 +195,7 @@ class Reader {
       pool.isps = strings(t, "isps").value_or(std::vector<std::string>{});
       for (const std::string& isp : pool.isps) {
         if (!is_valid_name(isp)) {
-          fail(t.get("isps"), "pool '" + pool.name + "': ISP name '" + isp +
+          fail(t.get("isps"), "pool '" + pool.name + "': ISP name '" + shown(isp) +
                                   "' is not [A-Za-z0-9._-]+");
         }
       }

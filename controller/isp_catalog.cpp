@@ -21,6 +21,15 @@ std::string lowercase(std::string_view s) {
   return out;
 }
 
+// What "hotmail.*" may stand for after "hotmail.": a TLD ("fr") or a two-label public suffix
+// ("co.uk", "com.br"), never a whole domain such as "example.org".
+bool is_public_suffix_like(std::string_view rest) {
+  if (rest.empty()) return false;
+  const auto dot = rest.find('.');
+  if (dot == std::string_view::npos) return true;
+  return dot <= 3 && rest.find('.', dot + 1) == std::string_view::npos && dot + 1 < rest.size();
+}
+
 }  // namespace
 
 std::vector<IspSpec> builtin_isp_specs() {
@@ -63,7 +72,7 @@ std::vector<DeferralRule> common_deferral_rules() {
   using C = DeferralClass;
   return {
       rule(R"(452[ -]4\.2\.2|over ?quota|mailbox (is )?full|insufficient storage)", C::recipient),
-      rule(R"(4\.7\.2[67]|tls (is )?required|must issue a starttls|starttls|certificate|)"
+      rule(R"([0-9]{3}[ -]4\.7\.2[67]([^0-9]|$)|tls (is )?required|must issue a starttls|starttls|certificate|)"
            R"(dns (lookup )?(error|failure)|host not found|name service error|)"
            R"(authentication (required|failed)|unauthenticated)",
            C::config),
@@ -170,7 +179,9 @@ std::optional<IspId> IspCatalog::match_domain(std::string_view domain) const {
   const std::string d = lowercase(domain);
   if (auto it = exact_domains_.find(d); it != exact_domains_.end()) return it->second;
   for (const auto& [prefix, id] : domain_prefixes_) {
-    if (d.starts_with(prefix)) return id;
+    if (d.starts_with(prefix) && is_public_suffix_like(std::string_view(d).substr(prefix.size()))) {
+      return id;
+    }
   }
   return std::nullopt;
 }

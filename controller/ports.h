@@ -27,6 +27,10 @@ struct FileCheckpoint {
   std::uint64_t offset = 0;
   std::uint64_t line = 1;  // physical line number at `offset`
   std::string header;      // the header line in force at `offset` (columns map by name)
+  // Of the bytes just before `offset`: a file rewritten in place under the same identity no
+  // longer holds them.
+  std::uint64_t tail_hash = 0;
+  bool inside_long_line = false;  // `offset` is inside a line over 1 MiB, already counted
 };
 
 struct ReadOutcome {

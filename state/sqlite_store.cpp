@@ -20,6 +20,8 @@ constexpr std::array<const char*, 1> kMigrations = {
       offset INTEGER NOT NULL,
       line INTEGER NOT NULL,
       header TEXT NOT NULL,
+      tail_hash INTEGER NOT NULL,
+      inside_long_line INTEGER NOT NULL,
       PRIMARY KEY (device, inode)
     );
     CREATE TABLE signal_bucket (
@@ -137,7 +139,8 @@ Status SqliteStore::migrate() {
 
 Expected<std::vector<FileCheckpoint>> SqliteStore::load_checkpoints() {
   Statement st(db_,
-               "SELECT device, inode, head_hash, path, offset, line, header FROM file_checkpoint");
+               "SELECT device, inode, head_hash, path, offset, line, header, tail_hash,"
+               " inside_long_line FROM file_checkpoint");
   if (!st.ok()) return error("cannot read checkpoints");
   std::vector<FileCheckpoint> out;
   while (st.step() == SQLITE_ROW) {
@@ -149,6 +152,8 @@ Expected<std::vector<FileCheckpoint>> SqliteStore::load_checkpoints() {
     c.offset = static_cast<std::uint64_t>(st.integer(4));
     c.line = static_cast<std::uint64_t>(st.integer(5));
     c.header = st.text(6);
+    c.tail_hash = static_cast<std::uint64_t>(st.integer(7));
+    c.inside_long_line = st.integer(8) != 0;
     out.push_back(std::move(c));
   }
   return out;
@@ -163,8 +168,8 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
   };
   if (Status s = exec("DELETE FROM file_checkpoint"); !s) return rollback(s.error());
   Statement put(db_,
-                "INSERT INTO file_checkpoint (device, inode, head_hash, path, offset, line, header)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?)");
+                "INSERT INTO file_checkpoint (device, inode, head_hash, path, offset, line, header,"
+                " tail_hash, inside_long_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!put.ok()) return rollback(error("cannot store checkpoints"));
   for (const FileCheckpoint& c : checkpoints) {
     put.bind(1, static_cast<std::int64_t>(c.identity.device));
@@ -174,6 +179,8 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
     put.bind(5, static_cast<std::int64_t>(c.offset));
     put.bind(6, static_cast<std::int64_t>(c.line));
     put.bind(7, c.header);
+    put.bind(8, static_cast<std::int64_t>(c.tail_hash));
+    put.bind(9, std::int64_t{c.inside_long_line ? 1 : 0});
     if (put.step() != SQLITE_DONE) return rollback(error("cannot store checkpoint of " + c.path));
     put.reset();
   }
