@@ -42,6 +42,7 @@ class ColumnMap {
   std::size_t field_count() const { return by_field_.size(); }
   // The column a field position holds, or -1 when sluice does not read it.
   int column_at(std::size_t field) const { return by_field_[field]; }
+  const std::int8_t* columns_by_field() const { return by_field_.data(); }
   int index_of(Column c) const { return index_[static_cast<int>(c)]; }
   const std::string& header_line() const { return header_line_; }
   bool operator==(const ColumnMap& o) const { return by_field_ == o.by_field_; }

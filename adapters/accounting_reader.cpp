@@ -116,6 +116,9 @@ class WindowParser {
     const std::size_t count = bounds.size() - 1;
 
     const ColumnMap assumed = state.columns;
+    // Partials are made here, on the calling thread: the sink is not thread-safe.
+    std::vector<std::unique_ptr<PartitionedSink>> partials(count);
+    for (std::size_t i = 1; i < count; ++i) partials[i] = sink_.make_partial(i);
     std::vector<std::future<SliceResult>> speculative;
     for (std::size_t i = 1; i < count; ++i) {
       const bool last = i + 1 == count;
@@ -123,7 +126,7 @@ class WindowParser {
         SliceResult r;
         r.state.columns = assumed;
         r.state.at_file_start = false;
-        r.sink = sink_.make_partial();
+        r.sink = std::move(partials[i]);
         r.progress = parse_accounting(data.substr(bounds[i]), bounds[i + 1] - bounds[i],
                                       last && at_eof, r.state, *r.sink, r.stats, path_);
         return r;

@@ -105,6 +105,29 @@ std::optional<UnixSeconds> parse_time(std::string_view text) {
   return days * 86400 + hour * 3600 + minute * 60 + std::min(second, 59u) - offset;
 }
 
+std::optional<UnixSeconds> StreamTimeParser::parse(std::string_view text) {
+  constexpr std::size_t kSeconds = 17;  // "2026-11-27 10:00:SS..."
+  const bool iso_shape = text.size() >= 19 && text[4] == '-' && text[16] == ':' &&
+                         is_digit(text[kSeconds]) && is_digit(text[kSeconds + 1]);
+  if (!iso_shape) return parse_time(text);
+  const unsigned seconds =
+      static_cast<unsigned>(text[kSeconds] - '0') * 10 + static_cast<unsigned>(text[kSeconds + 1] - '0');
+  const std::string_view head = text.substr(0, kSeconds);
+  const std::string_view tail = text.substr(kSeconds + 2);
+  if (seconds < 60 && !minute_key_.empty() && minute_key_.size() == head.size() + tail.size() &&
+      std::string_view(minute_key_).substr(0, kSeconds) == head &&
+      std::string_view(minute_key_).substr(kSeconds) == tail) {
+    return minute_start_ + seconds;
+  }
+  const std::optional<UnixSeconds> t = parse_time(text);
+  if (t && seconds < 60) {
+    minute_key_.assign(head);
+    minute_key_.append(tail);
+    minute_start_ = *t - seconds;
+  }
+  return t;
+}
+
 std::optional<UnixSeconds> parse_duration(std::string_view text) {
   if (text.empty()) return std::nullopt;
   UnixSeconds total = 0;

@@ -13,6 +13,17 @@ namespace sluice::adapters {
 // "+01:00" offsets and fractional seconds, or unix seconds ("1795774800").
 std::optional<UnixSeconds> parse_time(std::string_view text);
 
+// parse_time for a stream of timestamps in order: consecutive records share all but the seconds,
+// so the date arithmetic is done once per minute.
+class StreamTimeParser {
+ public:
+  std::optional<UnixSeconds> parse(std::string_view text);
+
+ private:
+  std::string minute_key_;  // the text without its two seconds digits
+  UnixSeconds minute_start_ = 0;
+};
+
 // "90s", "15m", "2h", "7d", "1w2d12h" (PowerMTA's interval form).
 std::optional<UnixSeconds> parse_duration(std::string_view text);
 

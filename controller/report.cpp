@@ -156,9 +156,11 @@ void ReportBuilder::on_record(const AccountingRecord& record) {
   group->second.deferral_class = a.deferral_class;
 }
 
-std::unique_ptr<PartitionedSink> ReportBuilder::make_partial() const {
-  return std::make_unique<ReportBuilder>(signals_.attributor().catalog_ptr(),
-                                         signals_.attributor().pool_map_ptr(), options_);
+ReportBuilder::ReportBuilder(const ReportOptions& options, SignalAggregator signals)
+    : options_(options), signals_(std::move(signals)) {}
+
+std::unique_ptr<PartitionedSink> ReportBuilder::make_partial(std::size_t lane) {
+  return std::unique_ptr<PartitionedSink>(new ReportBuilder(options_, signals_.lane_partial(lane)));
 }
 
 void ReportBuilder::absorb(PartitionedSink& partial) {

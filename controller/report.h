@@ -90,12 +90,14 @@ class ReportBuilder : public PartitionedSink {
                 ReportOptions options);
 
   void on_record(const AccountingRecord& record) override;
-  std::unique_ptr<PartitionedSink> make_partial() const override;
+  std::unique_ptr<PartitionedSink> make_partial(std::size_t lane) override;
   void absorb(PartitionedSink& partial) override;
 
   Report build(const ReadStats& read) const;
 
  private:
+  ReportBuilder(const ReportOptions& options, SignalAggregator signals);
+
   struct Group {
     std::uint64_t count = 0;
     DeferralClass deferral_class = DeferralClass::other;

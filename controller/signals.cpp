@@ -16,9 +16,25 @@ UnixSeconds floor_to(UnixSeconds t, UnixSeconds width) {
 }
 }  // namespace
 
+constexpr std::size_t kClassSlots = 4096;
+
 Attributor::Attributor(std::shared_ptr<const IspCatalog> catalog,
                        std::shared_ptr<const PoolMap> pools)
-    : catalog_(std::move(catalog)), pool_map_(std::move(pools)) {}
+    : catalog_(std::move(catalog)), pool_map_(std::move(pools)), class_slots_(kClassSlots) {}
+
+DeferralClass Attributor::class_of(IspId isp, std::string_view diag) {
+  const std::uint64_t hash = fast_hash(diag) ^ isp;
+  ClassSlot& slot = class_slots_[hash % kClassSlots];
+  if (slot.hash == hash && slot.isp == isp && slot.deferral_class != DeferralClass::none &&
+      slot.text == diag) {
+    return slot.deferral_class;
+  }
+  slot.hash = hash;
+  slot.isp = isp;
+  slot.deferral_class = catalog_->classify_deferral(isp, diag);
+  slot.text.assign(diag);
+  return slot.deferral_class;
+}
 
 IspId Attributor::isp_of(const AccountingRecord& record) {
   std::string_view domain = recipient_domain(record.rcpt);
@@ -53,7 +69,7 @@ Attribution Attributor::attribute(const AccountingRecord& record) {
   a.pool = pools_.intern(pool);
   a.ip = ips_.intern(record.source_ip);
   if (record.type == RecordType::deferred || record.type == RecordType::deferred_queue) {
-    a.deferral_class = catalog_->classify_deferral(a.isp, record.dsn_diag);
+    a.deferral_class = class_of(a.isp, record.dsn_diag);
   }
   return a;
 }
@@ -85,11 +101,16 @@ std::size_t SignalAggregator::KeyHash::operator()(const Key& k) const {
 
 SignalAggregator::SignalAggregator(std::shared_ptr<const IspCatalog> catalog,
                                    std::shared_ptr<const PoolMap> pools, UnixSeconds bucket_seconds)
-    : attributor_(std::move(catalog), std::move(pools)),
+    : SignalAggregator(std::make_shared<Attributor>(std::move(catalog), std::move(pools)),
+                       bucket_seconds) {}
+
+SignalAggregator::SignalAggregator(std::shared_ptr<Attributor> attributor,
+                                   UnixSeconds bucket_seconds)
+    : attributor_(std::move(attributor)),
       bucket_seconds_(bucket_seconds > 0 ? bucket_seconds : kDefaultBucketSeconds) {}
 
 Attribution SignalAggregator::add(const AccountingRecord& record) {
-  const Attribution a = attributor_.attribute(record);
+  const Attribution a = attributor_->attribute(record);
   const Key key{floor_to(record.time_logged, bucket_seconds_), a.pool, a.ip, a.isp,
                 a.deferral_class};
   buckets_[key].count(record.type);
@@ -98,9 +119,17 @@ Attribution SignalAggregator::add(const AccountingRecord& record) {
 
 void SignalAggregator::on_record(const AccountingRecord& record) { add(record); }
 
-std::unique_ptr<PartitionedSink> SignalAggregator::make_partial() const {
-  return std::make_unique<SignalAggregator>(attributor_.catalog_ptr(), attributor_.pool_map_ptr(),
-                                            bucket_seconds_);
+SignalAggregator SignalAggregator::lane_partial(std::size_t lane) {
+  if (lanes_.size() <= lane) lanes_.resize(lane + 1);
+  if (!lanes_[lane]) {
+    lanes_[lane] =
+        std::make_shared<Attributor>(attributor_->catalog_ptr(), attributor_->pool_map_ptr());
+  }
+  return SignalAggregator(lanes_[lane], bucket_seconds_);
+}
+
+std::unique_ptr<PartitionedSink> SignalAggregator::make_partial(std::size_t lane) {
+  return std::make_unique<SignalAggregator>(lane_partial(lane));
 }
 
 void SignalAggregator::absorb(PartitionedSink& partial) {
@@ -108,18 +137,23 @@ void SignalAggregator::absorb(PartitionedSink& partial) {
 }
 
 void SignalAggregator::merge_from(const SignalAggregator& other) {
-  std::vector<std::uint32_t> pool_ids(other.attributor_.pools().size());
-  for (std::uint32_t i = 0; i < pool_ids.size(); ++i) {
-    pool_ids[i] = attributor_.pools().intern(other.attributor_.pools().name(i));
-  }
-  std::vector<std::uint32_t> ip_ids(other.attributor_.ips().size());
-  for (std::uint32_t i = 0; i < ip_ids.size(); ++i) {
-    ip_ids[i] = attributor_.ips().intern(other.attributor_.ips().name(i));
-  }
+  // Ids are the other attributor's: map the ones its buckets use, by name.
+  std::unordered_map<std::uint32_t, std::uint32_t> pool_ids;
+  std::unordered_map<std::uint32_t, std::uint32_t> ip_ids;
+  const Attributor& theirs = *other.attributor_;
   for (const auto& [key, counts] : other.buckets_) {
     Key mapped = key;
-    mapped.pool = pool_ids[key.pool];
-    mapped.ip = ip_ids[key.ip];
+    auto pool = pool_ids.find(key.pool);
+    if (pool == pool_ids.end()) {
+      pool = pool_ids.emplace(key.pool, attributor_->pools().intern(theirs.pools().name(key.pool)))
+                 .first;
+    }
+    auto ip = ip_ids.find(key.ip);
+    if (ip == ip_ids.end()) {
+      ip = ip_ids.emplace(key.ip, attributor_->ips().intern(theirs.ips().name(key.ip))).first;
+    }
+    mapped.pool = pool->second;
+    mapped.ip = ip->second;
     buckets_[mapped] += counts;
   }
 }
@@ -127,10 +161,10 @@ void SignalAggregator::merge_from(const SignalAggregator& other) {
 std::vector<SignalBucket> SignalAggregator::buckets() const {
   std::vector<SignalBucket> out;
   out.reserve(buckets_.size());
-  const IspCatalog& catalog = attributor_.catalog();
+  const IspCatalog& catalog = attributor_->catalog();
   for (const auto& [key, counts] : buckets_) {
-    out.push_back(SignalBucket{key.start, attributor_.pools().name(key.pool),
-                               catalog.name(key.isp), attributor_.ips().name(key.ip),
+    out.push_back(SignalBucket{key.start, attributor_->pools().name(key.pool),
+                               catalog.name(key.isp), attributor_->ips().name(key.ip),
                                key.deferral_class, counts});
   }
   std::sort(out.begin(), out.end(), [](const SignalBucket& a, const SignalBucket& b) {

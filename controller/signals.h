@@ -42,6 +42,16 @@ class Attributor {
 
  private:
   IspId isp_of(const AccountingRecord& record);
+  DeferralClass class_of(IspId isp, std::string_view diag);
+
+  // Remembers recent (ISP, text) classifications. Direct-mapped and fixed in size: texts that
+  // carry per-message ids only ever miss, and cost no allocation when they do.
+  struct ClassSlot {
+    std::uint64_t hash = 0;
+    IspId isp = 0;
+    DeferralClass deferral_class = DeferralClass::none;
+    std::string text;
+  };
 
   std::shared_ptr<const IspCatalog> catalog_;
   std::shared_ptr<const PoolMap> pool_map_;
@@ -49,6 +59,7 @@ class Attributor {
   Interner ips_;
   StringMap<std::optional<IspId>> domain_cache_;
   StringMap<IspId> mx_cache_;
+  std::vector<ClassSlot> class_slots_;
 };
 
 struct BucketCounts {
@@ -78,7 +89,7 @@ class SignalAggregator : public PartitionedSink {
                    UnixSeconds bucket_seconds = kDefaultBucketSeconds);
 
   void on_record(const AccountingRecord& record) override;
-  std::unique_ptr<PartitionedSink> make_partial() const override;
+  std::unique_ptr<PartitionedSink> make_partial(std::size_t lane) override;
   void absorb(PartitionedSink& partial) override;
 
   // Sorted by (start, pool, isp, source_ip, class).
@@ -87,9 +98,11 @@ class SignalAggregator : public PartitionedSink {
 
   // For sinks built on top of this one: attributes and counts, returning the attribution.
   Attribution add(const AccountingRecord& record);
-  Attributor& attributor() { return attributor_; }
-  const Attributor& attributor() const { return attributor_; }
+  Attributor& attributor() { return *attributor_; }
+  const Attributor& attributor() const { return *attributor_; }
   void merge_from(const SignalAggregator& other);
+  // An empty aggregator that shares the lane's attributor (see PartitionedSink::make_partial).
+  SignalAggregator lane_partial(std::size_t lane);
 
  private:
   struct Key {
@@ -104,7 +117,10 @@ class SignalAggregator : public PartitionedSink {
     std::size_t operator()(const Key& k) const;
   };
 
-  Attributor attributor_;
+  SignalAggregator(std::shared_ptr<Attributor> attributor, UnixSeconds bucket_seconds);
+
+  std::shared_ptr<Attributor> attributor_;
+  std::vector<std::shared_ptr<Attributor>> lanes_;
   UnixSeconds bucket_seconds_;
   std::unordered_map<Key, BucketCounts, KeyHash> buckets_;
 };

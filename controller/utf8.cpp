@@ -76,6 +76,7 @@ void append_repaired_utf8(std::string_view text, std::string& out) {
 }
 
 std::string_view utf8_prefix(std::string_view text, std::size_t chars) {
+  if (is_ascii(text.substr(0, chars))) return text.substr(0, chars);
   std::size_t i = 0;
   for (std::size_t n = 0; i < text.size() && n < chars; ++n) {
     const std::size_t len = sequence_length(text, i);

@@ -53,7 +53,7 @@ class Collector : public PartitionedSink {
                           std::string(r.dsn_mta), std::string(r.vmta), std::string(r.queue),
                           std::string(r.vmta_pool), std::string(r.source_ip)});
   }
-  std::unique_ptr<PartitionedSink> make_partial() const override {
+  std::unique_ptr<PartitionedSink> make_partial(std::size_t) override {
     return std::make_unique<Collector>();
   }
   void absorb(PartitionedSink& partial) override {

@@ -455,8 +455,8 @@ TEST(Report, AbsorbingPartialsEqualsASinglePass) {
   feed(single, second);
 
   ReportBuilder merged = builder(options);
-  std::unique_ptr<PartitionedSink> one = merged.make_partial();
-  std::unique_ptr<PartitionedSink> two = merged.make_partial();
+  std::unique_ptr<PartitionedSink> one = merged.make_partial(1);
+  std::unique_ptr<PartitionedSink> two = merged.make_partial(2);
   feed(*two, second);  // partials may be filled in any order, on other threads
   feed(*one, first);
   merged.absorb(*one);

@@ -270,8 +270,8 @@ TEST(SignalAggregator, PartialsWithDifferentInterningOrdersGiveTheSameBuckets) {
   // The top-level sink has met pool-c first, the partials others first.
   feed(whole, {{RecordType::delivered, 600, "h@gmail.com", "pool-c", "203.0.113.3"}});
   feed(single, {{RecordType::delivered, 600, "h@gmail.com", "pool-c", "203.0.113.3"}});
-  std::unique_ptr<PartitionedSink> one = whole.make_partial();
-  std::unique_ptr<PartitionedSink> two = whole.make_partial();
+  std::unique_ptr<PartitionedSink> one = whole.make_partial(1);
+  std::unique_ptr<PartitionedSink> two = whole.make_partial(2);
   feed(*one, first_half);
   feed(*two, second_half);
   whole.absorb(*one);
