@@ -330,9 +330,14 @@ class Parser {
   std::string_view clean(Column c, bool& repaired) {
     const FieldSpan& f = fields_[static_cast<int>(c)];
     if (!f.present) return {};
-    std::string_view text = data_.substr(f.begin, f.size);
+    const std::string_view text(data_.data() + f.begin, f.size);
+    if (!f.escaped && line_is_ascii_) return text;
+    return clean_slow(c, text, repaired);
+  }
+
+  std::string_view clean_slow(Column c, std::string_view text, bool& repaired) {
     std::string& scratch = scratch_[static_cast<int>(c)];
-    if (f.escaped) {
+    if (fields_[static_cast<int>(c)].escaped) {
       scratch.clear();
       for (std::size_t i = 0; i < text.size(); ++i) {
         scratch.push_back(text[i]);

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+
+#include "controller/flat_map.h"
 #include <vector>
 
 namespace sluice {
@@ -42,17 +44,17 @@ using StringMap = std::unordered_map<std::string, V, TransparentStringHash, std:
 class Interner {
  public:
   std::uint32_t intern(std::string_view s) {
-    if (auto it = ids_.find(s); it != ids_.end()) return it->second;
+    if (const std::uint32_t* id = ids_.find(s)) return *id;
     const auto id = static_cast<std::uint32_t>(names_.size());
     names_.emplace_back(s);
-    ids_.emplace(std::string(s), id);
+    ids_[s] = id;
     return id;
   }
   const std::string& name(std::uint32_t id) const { return names_[id]; }
   std::size_t size() const { return names_.size(); }
 
  private:
-  StringMap<std::uint32_t> ids_;
+  FlatMap<std::string, std::uint32_t, TransparentStringHash> ids_;
   std::vector<std::string> names_;
 };
 

@@ -55,7 +55,7 @@ class IspCatalog {
   std::optional<IspId> match_domain(std::string_view domain) const;
   std::optional<IspId> match_mx_host(std::string_view host) const;
   IspId generic() const { return generic_; }
-  // Thread-safe; costs one pass of a compiled regex set over the text.
+  // Thread-safe; RE2 runs in time linear in the text, whatever the text holds.
   DeferralClass classify_deferral(IspId isp, std::string_view diag) const;
 
   std::size_t size() const;

@@ -123,8 +123,10 @@ std::string_view to_string(Diagnosis d) {
 void append_deferral_text_key(std::string_view dsn_diag, std::string& out) {
   if (dsn_diag.starts_with("smtp;")) dsn_diag.remove_prefix(5);
   while (!dsn_diag.empty() && dsn_diag.front() == ' ') dsn_diag.remove_prefix(1);
-  for (char c : utf8_prefix(dsn_diag, kTextChars)) {
-    out.push_back(c == '\n' || c == '\r' || c == '\t' ? ' ' : c);
+  const std::size_t at = out.size();
+  out.append(utf8_prefix(dsn_diag, kTextChars));
+  for (std::size_t i = at; i < out.size(); ++i) {
+    if (out[i] == '\n' || out[i] == '\r' || out[i] == '\t') out[i] = ' ';
   }
 }
 
@@ -150,10 +152,9 @@ void ReportBuilder::on_record(const AccountingRecord& record) {
   if (record.type != RecordType::deferred && record.type != RecordType::deferred_queue) return;
   group_key_.assign(1, static_cast<char>(a.isp));
   append_deferral_text_key(record.dsn_diag, group_key_);
-  auto group = groups_.find(group_key_);
-  if (group == groups_.end()) group = groups_.emplace(group_key_, Group{}).first;
-  ++group->second.count;
-  group->second.deferral_class = a.deferral_class;
+  Group& group = groups_[group_key_];
+  ++group.count;
+  group.deferral_class = a.deferral_class;
 }
 
 ReportBuilder::ReportBuilder(const ReportOptions& options, SignalAggregator signals)
@@ -166,11 +167,11 @@ std::unique_ptr<PartitionedSink> ReportBuilder::make_partial(std::size_t lane) {
 void ReportBuilder::absorb(PartitionedSink& partial) {
   auto& other = static_cast<ReportBuilder&>(partial);
   signals_.merge_from(other.signals_);
-  for (const auto& [key, group] : other.groups_) {
+  other.groups_.for_each([&](const std::string& key, const Group& group) {
     Group& mine = groups_[key];
     mine.count += group.count;
     mine.deferral_class = group.deferral_class;
-  }
+  });
   out_of_range_ += other.out_of_range_;
   if (other.first_time_ && (!first_time_ || *other.first_time_ < *first_time_)) {
     first_time_ = other.first_time_;
@@ -221,10 +222,10 @@ Report ReportBuilder::build(const ReadStats& read) const {
     isp.bounce_rate = ratio(isp.counts.bounced, isp.counts.attempts());
     isp.flag = flag_for(isp.deferral_rate);
     const std::optional<IspId> id = catalog.find(name);
-    for (const auto& [key, group] : groups_) {
-      if (!id || static_cast<IspId>(key[0]) != *id) continue;
+    groups_.for_each([&](const std::string& key, const Group& group) {
+      if (!id || static_cast<IspId>(key[0]) != *id) return;
       isp.top_deferrals.push_back(TextGroup{key.substr(1), group.count, group.deferral_class});
-    }
+    });
     std::sort(isp.top_deferrals.begin(), isp.top_deferrals.end(),
               [](const TextGroup& a, const TextGroup& b) {
                 return std::tie(b.count, a.text) < std::tie(a.count, b.text);

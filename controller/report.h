@@ -105,7 +105,7 @@ class ReportBuilder : public PartitionedSink {
 
   ReportOptions options_;
   SignalAggregator signals_;
-  StringMap<Group> groups_;  // key: ISP id byte + text prefix
+  FlatMap<std::string, Group, TransparentStringHash> groups_;  // key: ISP id byte + text prefix
   std::uint64_t out_of_range_ = 0;
   std::optional<UnixSeconds> first_time_;
   std::optional<UnixSeconds> last_time_;

@@ -39,21 +39,22 @@ DeferralClass Attributor::class_of(IspId isp, std::string_view diag) {
 IspId Attributor::isp_of(const AccountingRecord& record) {
   std::string_view domain = recipient_domain(record.rcpt);
   if (domain.empty()) domain = queue_domain(record.queue);
-  auto cached = domain_cache_.find(domain);
-  if (cached == domain_cache_.end()) {
+  std::optional<IspId>* cached = domain_cache_.find(domain);
+  if (cached == nullptr) {
     if (domain_cache_.size() >= kCacheLimit) domain_cache_.clear();
-    cached = domain_cache_.emplace(std::string(domain), catalog_->match_domain(domain)).first;
+    cached = &domain_cache_[domain];
+    *cached = catalog_->match_domain(domain);
   }
-  if (cached->second) return *cached->second;
+  if (*cached) return **cached;
   // Not a catalog domain: a hosted domain still throttles like its MX's ISP.
   const std::string_view host = mx_host(record.dsn_mta);
-  auto mx = mx_cache_.find(host);
-  if (mx == mx_cache_.end()) {
+  IspId* mx = mx_cache_.find(host);
+  if (mx == nullptr) {
     if (mx_cache_.size() >= kCacheLimit) mx_cache_.clear();
-    mx = mx_cache_.emplace(std::string(host), catalog_->match_mx_host(host).value_or(
-                                                  catalog_->generic())).first;
+    mx = &mx_cache_[host];
+    *mx = catalog_->match_mx_host(host).value_or(catalog_->generic());
   }
-  return mx->second;
+  return *mx;
 }
 
 Attribution Attributor::attribute(const AccountingRecord& record) {
@@ -141,7 +142,7 @@ void SignalAggregator::merge_from(const SignalAggregator& other) {
   std::unordered_map<std::uint32_t, std::uint32_t> pool_ids;
   std::unordered_map<std::uint32_t, std::uint32_t> ip_ids;
   const Attributor& theirs = *other.attributor_;
-  for (const auto& [key, counts] : other.buckets_) {
+  other.buckets_.for_each([&](const Key& key, const BucketCounts& counts) {
     Key mapped = key;
     auto pool = pool_ids.find(key.pool);
     if (pool == pool_ids.end()) {
@@ -155,18 +156,18 @@ void SignalAggregator::merge_from(const SignalAggregator& other) {
     mapped.pool = pool->second;
     mapped.ip = ip->second;
     buckets_[mapped] += counts;
-  }
+  });
 }
 
 std::vector<SignalBucket> SignalAggregator::buckets() const {
   std::vector<SignalBucket> out;
   out.reserve(buckets_.size());
   const IspCatalog& catalog = attributor_->catalog();
-  for (const auto& [key, counts] : buckets_) {
+  buckets_.for_each([&](const Key& key, const BucketCounts& counts) {
     out.push_back(SignalBucket{key.start, attributor_->pools().name(key.pool),
                                catalog.name(key.isp), attributor_->ips().name(key.ip),
                                key.deferral_class, counts});
-  }
+  });
   std::sort(out.begin(), out.end(), [](const SignalBucket& a, const SignalBucket& b) {
     return std::tie(a.start, a.pool, a.isp, a.source_ip, a.deferral_class) <
            std::tie(b.start, b.pool, b.isp, b.source_ip, b.deferral_class);

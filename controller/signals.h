@@ -57,8 +57,8 @@ class Attributor {
   std::shared_ptr<const PoolMap> pool_map_;
   Interner pools_;
   Interner ips_;
-  StringMap<std::optional<IspId>> domain_cache_;
-  StringMap<IspId> mx_cache_;
+  FlatMap<std::string, std::optional<IspId>, TransparentStringHash> domain_cache_;
+  FlatMap<std::string, IspId, TransparentStringHash> mx_cache_;
   std::vector<ClassSlot> class_slots_;
 };
 
@@ -106,11 +106,11 @@ class SignalAggregator : public PartitionedSink {
 
  private:
   struct Key {
-    UnixSeconds start;
-    std::uint32_t pool;
-    std::uint32_t ip;
-    IspId isp;
-    DeferralClass deferral_class;
+    UnixSeconds start = 0;
+    std::uint32_t pool = 0;
+    std::uint32_t ip = 0;
+    IspId isp = 0;
+    DeferralClass deferral_class = DeferralClass::none;
     bool operator==(const Key&) const = default;
   };
   struct KeyHash {
@@ -122,7 +122,7 @@ class SignalAggregator : public PartitionedSink {
   std::shared_ptr<Attributor> attributor_;
   std::vector<std::shared_ptr<Attributor>> lanes_;
   UnixSeconds bucket_seconds_;
-  std::unordered_map<Key, BucketCounts, KeyHash> buckets_;
+  FlatMap<Key, BucketCounts, KeyHash, std::equal_to<Key>> buckets_;
 };
 
 }  // namespace sluice
