@@ -183,13 +183,6 @@ std::optional<RecordType> used_type(std::string_view t) {
 
 bool skipped_type(std::string_view t) { return t == "r" || t == "f" || t == "rb" || t == "rs"; }
 
-struct FieldSpan {
-  std::size_t begin = 0;
-  std::size_t size = 0;
-  bool escaped = false;  // quoted with doubled quotes inside
-  bool present = false;
-};
-
 enum class ScanResult { record, need_more, bad_quoting, too_long, too_many_fields };
 
 class Parser {
@@ -251,26 +244,22 @@ class Parser {
     return start;
   }
 
-  // Splits the record at `start` into fields, remembering the columns sluice reads.
+  // Splits the record at `start` into fields: remembers where each field ends.
   ScanResult scan(std::size_t start, std::size_t& end, std::uint64_t& lines) {
     const std::size_t limit = std::min(data_.size(), start + kMaxRecordBytes);
     const auto incomplete = [&] {
       return limit < data_.size() || limit - start >= kMaxRecordBytes ? ScanResult::too_long
                                                                        : ScanResult::need_more;
     };
-    for (FieldSpan& f : fields_) f.present = false;
+    record_start_ = start;
     field_count_ = 0;
     quote_open_ = false;
     lines = 1;
     const char* base = data_.data();
-    const std::size_t mapped_fields = state_.columns.field_count();
-    const std::int8_t* column_of = state_.columns.columns_by_field();
     std::size_t fields = 0;
     std::size_t pos = start;
     scanner_.seek(start);
     while (true) {
-      FieldSpan span;
-      span.present = true;
       std::size_t stop;  // where the field's terminator is
       if (pos < limit && base[pos] == '"') {
         scanner_.next();  // the opening quote, at pos
@@ -287,11 +276,8 @@ class Parser {
           }
           if (q + 1 >= limit) return incomplete();
           if (base[q + 1] != '"') break;
-          span.escaped = true;
-          scanner_.next();  // the second quote of the pair
+          scanner_.next();  // the second quote of a doubled pair
         }
-        span.begin = pos + 1;
-        span.size = q - span.begin;
         stop = q + 1;
         if (base[stop] == '\r') {
           if (stop + 1 >= limit) return incomplete();
@@ -304,16 +290,10 @@ class Parser {
         stop = std::min(scanner_.next(), limit);
         if (stop == limit) return incomplete();
         if (base[stop] == '"') return ScanResult::bad_quoting;
-        span.begin = pos;
-        span.size = stop - pos;
-        if (base[stop] == '\n' && span.size > 0 && base[stop - 1] == '\r') --span.size;
       }
-      const char terminator = base[stop];
-      pos = stop;
-      if (fields < mapped_fields && column_of[fields] >= 0) fields_[column_of[fields]] = span;
-      ++fields;
-      ++pos;  // past the terminator
-      if (terminator == '\n') break;
+      field_ends_[fields++] = stop;
+      pos = stop + 1;
+      if (base[stop] == '\n') break;
       if (fields >= kMaxFields) return ScanResult::too_many_fields;
     }
     field_count_ = fields;
@@ -321,23 +301,42 @@ class Parser {
     return ScanResult::record;
   }
 
-  std::string_view raw(Column c) const {
-    const FieldSpan& f = fields_[static_cast<int>(c)];
-    return f.present ? data_.substr(f.begin, f.size) : std::string_view{};
+  struct Field {
+    std::string_view text;  // still with doubled quotes when `escaped`
+    bool escaped = false;
+  };
+
+  // Where a column's text lies in the scanned record (empty when the record lacks it).
+  Field field(Column c) const {
+    const int k = state_.columns.index_of(c);
+    if (k < 0 || static_cast<std::size_t>(k) >= field_count_) return {};
+    const char* base = data_.data();
+    std::size_t begin = k == 0 ? record_start_ : field_ends_[k - 1] + 1;
+    std::size_t end = field_ends_[k];
+    if (base[end] == '\n' && end > begin && base[end - 1] == '\r') --end;
+    Field f;
+    if (end > begin && base[begin] == '"') {
+      ++begin;
+      --end;  // the closing quote
+      f.escaped = std::memchr(base + begin, '"', end - begin) != nullptr;
+    }
+    f.text = std::string_view(base + begin, end - begin);
+    return f;
   }
+
+  std::string_view raw(Column c) const { return field(c).text; }
 
   // A field's text with doubled quotes undone and invalid UTF-8 repaired.
   std::string_view clean(Column c, bool& repaired) {
-    const FieldSpan& f = fields_[static_cast<int>(c)];
-    if (!f.present) return {};
-    const std::string_view text(data_.data() + f.begin, f.size);
-    if (!f.escaped && line_is_ascii_) return text;
-    return clean_slow(c, text, repaired);
+    const Field f = field(c);
+    if (!f.escaped && line_is_ascii_) return f.text;
+    return clean_slow(c, f, repaired);
   }
 
-  std::string_view clean_slow(Column c, std::string_view text, bool& repaired) {
+  std::string_view clean_slow(Column c, const Field& f, bool& repaired) {
+    std::string_view text = f.text;
     std::string& scratch = scratch_[static_cast<int>(c)];
-    if (fields_[static_cast<int>(c)].escaped) {
+    if (f.escaped) {
       scratch.clear();
       for (std::size_t i = 0; i < text.size(); ++i) {
         scratch.push_back(text[i]);
@@ -441,7 +440,8 @@ class Parser {
   bool quote_open_ = false;  // the last scan ran out of data inside a quoted field
   bool line_is_ascii_ = true;
   StreamTimeParser times_;
-  std::array<FieldSpan, kColumnCount> fields_{};
+  std::size_t record_start_ = 0;
+  std::array<std::size_t, kMaxFields> field_ends_{};  // terminator positions
   std::size_t field_count_ = 0;
   std::array<std::string, kColumnCount> scratch_;
   std::array<std::string, kColumnCount> repair_;
