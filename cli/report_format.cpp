@@ -157,7 +157,10 @@ std::string format_report_text(const Report& r) {
                      pct(r.totals.attempts() ? static_cast<double>(deferrals(r.totals)) /
                                                    static_cast<double>(r.totals.attempts())
                                              : 0));
-  out += "\nTop deferral texts (first 60 characters)\n";
+  out += r.text_groups_pruned
+             ? "\nTop deferral texts (first 60 characters; the rarest texts were dropped to bound "
+               "memory)\n"
+             : "\nTop deferral texts (first 60 characters)\n";
   for (const IspFigures& isp : r.isps) {
     if (isp.top_deferrals.empty()) continue;
     out += fmt::format("  {}\n", isp.isp);
@@ -203,6 +206,7 @@ std::string format_report_json(const Report& r) {
   totals["skipped_types"] = r.read.skipped_types;
   totals["out_of_range"] = r.out_of_range;
   totals["files"] = r.read.files;
+  totals["text_groups_pruned"] = r.text_groups_pruned;
   j["totals"] = totals;
   Json malformed = Json::object();
   for (int i = 0; i < kMalformedReasonCount; ++i) {

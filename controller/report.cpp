@@ -18,6 +18,7 @@ constexpr std::size_t kTextChars = 60;
 constexpr std::uint64_t kMinIpAttempts = 30;
 constexpr std::uint64_t kMinPoolAttempts = 50;
 constexpr double kStandOutZ = 3.0;
+constexpr std::size_t kMaxTextGroups = 50000;
 
 double ratio(std::uint64_t part, std::uint64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
@@ -155,6 +156,24 @@ void ReportBuilder::on_record(const AccountingRecord& record) {
   Group& group = groups_[group_key_];
   ++group.count;
   group.deferral_class = a.deferral_class;
+  if (groups_.size() > kMaxTextGroups) prune_groups();
+}
+
+// Texts whose first 60 characters hold a per-message id would grow memory with the log: past
+// the limit, the rarer half is dropped. The dominant texts, the ones reported, keep their counts.
+void ReportBuilder::prune_groups() {
+  std::vector<std::uint64_t> counts;
+  counts.reserve(groups_.size());
+  groups_.for_each([&](const std::string&, const Group& g) { counts.push_back(g.count); });
+  auto middle = counts.begin() + static_cast<std::ptrdiff_t>(counts.size() / 2);
+  std::nth_element(counts.begin(), middle, counts.end());
+  const std::uint64_t median = *middle;
+  FlatMap<std::string, Group, TransparentStringHash> kept;
+  groups_.for_each([&](const std::string& key, const Group& g) {
+    if (g.count > median) kept[key] = g;
+  });
+  groups_ = std::move(kept);
+  ++pruned_;
 }
 
 ReportBuilder::ReportBuilder(const ReportOptions& options, SignalAggregator signals)
@@ -172,6 +191,9 @@ void ReportBuilder::absorb(PartitionedSink& partial) {
     mine.count += group.count;
     mine.deferral_class = group.deferral_class;
   });
+  other.groups_.clear();
+  if (groups_.size() > kMaxTextGroups) prune_groups();
+  pruned_ += other.pruned_;
   out_of_range_ += other.out_of_range_;
   if (other.first_time_ && (!first_time_ || *other.first_time_ < *first_time_)) {
     first_time_ = other.first_time_;
@@ -188,6 +210,7 @@ Report ReportBuilder::build(const ReadStats& read) const {
   report.first_time = first_time_;
   report.last_time = last_time_;
   report.bucket_seconds = signals_.bucket_seconds();
+  report.text_groups_pruned = pruned_ > 0;
 
   std::map<std::string, IspFigures> isps;
   std::map<std::pair<std::string, std::string>, PoolFigures> pools;

@@ -79,6 +79,7 @@ struct Report {
   std::optional<UnixSeconds> first_time;
   std::optional<UnixSeconds> last_time;
   UnixSeconds bucket_seconds = 0;
+  bool text_groups_pruned = false;  // rare deferral texts were dropped to bound memory
   std::vector<IspFigures> isps;    // by attempts, descending
   std::vector<PoolFigures> pools;  // by pool, then attempts
   std::map<std::string, std::vector<SeriesPoint>> series;  // per ISP, by time
@@ -110,6 +111,9 @@ class ReportBuilder : public PartitionedSink {
   std::optional<UnixSeconds> first_time_;
   std::optional<UnixSeconds> last_time_;
   std::string group_key_;  // reused: no allocation per deferral
+  std::uint64_t pruned_ = 0;
+
+  void prune_groups();
 };
 
 // The shared 60-character text prefix that groups deferral texts.

@@ -352,6 +352,21 @@ TEST(Report, TopTextsKeepsOnlyTheConfiguredNumber) {
 
 // --- Time window and time series ---
 
+TEST(Report, TextsWithUniqueIdsDoNotGrowMemoryButTheDominantTextKeepsItsCount) {
+  ReportBuilder sink = builder();
+  for (int i = 0; i < 120000; ++i) {
+    feed(sink, {{1, RecordType::deferred, "gmail.com", "203.0.113.1", kGmailThrottle}});
+    const std::string unique = "smtp;451 4.3.0 [" + std::to_string(i) + "] local problem";
+    feed(sink, {{1, RecordType::deferred, "gmail.com", "203.0.113.1", unique}});
+  }
+  const Report report = sink.build(ReadStats{});
+  EXPECT_TRUE(report.text_groups_pruned);
+  const IspFigures& gmail = isp_named(report, "gmail");
+  ASSERT_FALSE(gmail.top_deferrals.empty());
+  EXPECT_EQ(gmail.top_deferrals[0].count, 120000u);
+  EXPECT_EQ(gmail.counts.deferred, 240000u);  // the figures themselves are never approximate
+}
+
 TEST(Report, SinceIsInclusiveAndUntilExclusive) {
   ReportOptions options;
   options.since = kT0 + 300;
