@@ -55,6 +55,11 @@ class Clock {
 
 }  // namespace sluice
 
+#include <chrono>
+#include <optional>
+
+#include "controller/policy.h"
+
 namespace sluice {
 
 struct SignalBucket;
@@ -69,6 +74,63 @@ class SignalStore {
                              const std::vector<SignalBucket>& buckets) = 0;
   virtual Expected<std::vector<SignalBucket>> buckets_since(UnixSeconds start) = 0;
   virtual Status prune_buckets_before(UnixSeconds start) = 0;
+};
+
+// A finished command. `error` is set when it could not run at all (missing, not executable).
+struct CommandResult {
+  int exit_code = -1;
+  bool timed_out = false;  // killed after the timeout
+  std::string out;
+  std::string err;
+  std::string error;
+  bool succeeded() const { return error.empty() && !timed_out && exit_code == 0; }
+};
+
+// Runs a program with an argument vector, never through a shell.
+class CommandRunner {
+ public:
+  virtual ~CommandRunner() = default;
+  virtual CommandResult run(const std::vector<std::string>& argv,
+                            std::chrono::milliseconds timeout) = 0;
+};
+
+// The generated fragments, one per (pool, ISP): <fragments>/<pool>/<isp>.conf.
+class FragmentStore {
+ public:
+  virtual ~FragmentStore() = default;
+  // The fragment's content, nullopt when there is none.
+  virtual Expected<std::optional<std::string>> read(const std::string& pool,
+                                                    const std::string& isp) = 0;
+  // Replaces it atomically; nullopt removes it (to restore "there was none").
+  virtual Status write(const std::string& pool, const std::string& isp,
+                       const std::optional<std::string>& content) = 0;
+  virtual std::string path(const std::string& pool, const std::string& isp) const = 0;
+};
+
+// One entry of the audit trail.
+struct DecisionRecord {
+  Decision decision;
+  bool applied = false;      // false: dry run
+  std::string pmta_outcome;  // "reloaded", "not needed", "test config failed: ...", ...
+};
+
+struct HistoryFilter {
+  std::optional<std::string> pool;
+  std::optional<std::string> isp;
+  std::optional<UnixSeconds> since;
+};
+
+// Everything the loop remembers, in one database.
+class StateStore : public SignalStore {
+ public:
+  virtual Expected<std::vector<PairState>> load_pairs() = 0;
+  // One transaction: what was read (checkpoints and buckets), the pairs' new states and the
+  // decisions of the cycle. A crash leaves either all of it or none.
+  virtual Status commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
+                              const std::vector<SignalBucket>& buckets,
+                              const std::vector<PairState>& pairs,
+                              const std::vector<DecisionRecord>& decisions) = 0;
+  virtual Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) = 0;
 };
 
 }  // namespace sluice

@@ -1,0 +1,87 @@
+#pragma once
+// One cycle of the loop: read new accounting records (estimator), decide per pair (policy),
+// rewrite fragments and reload PowerMTA (actuator), and remember it all in one transaction.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "controller/isp_catalog.h"
+#include "controller/policy.h"
+#include "controller/ports.h"
+#include "controller/signals.h"
+
+namespace sluice {
+
+struct ManagedPair {
+  std::string pool;
+  std::string isp;
+  Tier tier = Tier::medium;
+  PolicyParams policy;
+};
+
+struct LoopSettings {
+  std::string pmta_command = "/usr/sbin/pmta";
+  std::chrono::milliseconds pmta_timeout{30000};
+  UnixSeconds bucket_seconds = 300;
+  UnixSeconds bucket_retention_seconds = 35 * 86400;
+};
+
+enum class CycleMode {
+  apply,    // decide, write fragments, test and reload
+  dry_run,  // record the signals and the decisions it would make; no fragment, no pmta
+  plan,     // decide only: no byte written anywhere, no pmta call
+};
+
+struct FragmentChange {
+  Decision decision;
+  std::string path;
+  std::optional<std::string> before;  // nullopt: no fragment yet
+  std::string after;
+};
+
+struct CycleReport {
+  UnixSeconds now = 0;
+  CycleMode mode = CycleMode::apply;
+  ReadStats read;
+  std::vector<Decision> decisions;
+  std::vector<FragmentChange> changes;  // decisions that rewrite a fragment
+  bool reloaded = false;
+  bool pmta_failed = false;  // a change was refused; the previous fragments are back
+  std::string pmta_outcome;
+};
+
+class Controller {
+ public:
+  Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
+             CommandRunner& runner, const Clock& clock, std::shared_ptr<const IspCatalog> catalog,
+             std::shared_ptr<const PoolMap> pool_map, std::vector<ManagedPair> pairs,
+             LoopSettings settings);
+
+  Expected<CycleReport> run_cycle(CycleMode mode);
+
+ private:
+  struct PmtaResult {
+    bool ok = false;
+    bool reloaded = false;
+    std::string outcome;
+  };
+
+  PmtaResult apply_changes(const std::vector<FragmentChange>& changes);
+  PmtaResult test_and_reload();
+
+  AccountingSource& source_;
+  StateStore& store_;
+  FragmentStore& fragments_;
+  CommandRunner& runner_;
+  const Clock& clock_;
+  std::shared_ptr<const IspCatalog> catalog_;
+  std::shared_ptr<const PoolMap> pool_map_;
+  std::vector<ManagedPair> pairs_;
+  LoopSettings settings_;
+};
+
+}  // namespace sluice

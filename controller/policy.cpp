@@ -1,0 +1,246 @@
+#include "controller/policy.h"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdio>
+
+namespace sluice {
+
+namespace {
+
+constexpr std::array<std::string_view, 4> kTierNames = {"high", "medium", "low", "warming"};
+constexpr std::array<std::string_view, 3> kPhaseNames = {"steady", "verifying", "investigate"};
+constexpr std::array<std::string_view, 7> kRuleNames = {
+    "cut", "severe_cut", "tier_cap", "raise", "investigate", "settle", "initial"};
+
+template <class E, std::size_t N>
+std::optional<E> parse_enum(const std::array<std::string_view, N>& names, std::string_view name) {
+  for (std::size_t i = 0; i < N; ++i) {
+    if (names[i] == name) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+double ratio(std::uint64_t part, std::uint64_t whole) {
+  return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
+}
+
+std::string percent(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", rate * 100);
+  return buf;
+}
+
+// "12.3% (123 of 1000 attempts; connection 100, reputation 23; 40 refused connections)".
+std::string describe(const SignalFigures& f, std::uint64_t part) {
+  std::string out = percent(ratio(part, f.attempts)) + " (" + std::to_string(part) + " of " +
+                    std::to_string(f.attempts) + " attempts";
+  std::string classes;
+  for (int c = 1; c < kDeferralClassCount; ++c) {
+    if (f.by_class[c] == 0) continue;
+    classes += (classes.empty() ? "; " : ", ") + std::string(to_string(static_cast<DeferralClass>(c))) +
+               " " + std::to_string(f.by_class[c]);
+  }
+  out += classes;
+  if (f.throttle_tq > 0) out += "; " + std::to_string(f.throttle_tq) + " refused connections";
+  return out + ")";
+}
+
+Decision make_decision(const PairState& state, UnixSeconds now, Rule rule, int new_value,
+                       Phase phase, const SignalFigures& figures, std::string reason) {
+  Decision d;
+  d.pool = state.pool;
+  d.isp = state.isp;
+  d.at = now;
+  d.rule = rule;
+  d.old_value = state.max_smtp_out;
+  d.new_value = new_value;
+  d.phase = phase;
+  d.figures = figures;
+  d.reason = std::move(reason);
+  return d;
+}
+
+}  // namespace
+
+std::string_view to_string(Tier tier) { return kTierNames[static_cast<int>(tier)]; }
+std::optional<Tier> parse_tier(std::string_view name) { return parse_enum<Tier>(kTierNames, name); }
+std::string_view to_string(Phase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+std::optional<Phase> parse_phase(std::string_view name) {
+  return parse_enum<Phase>(kPhaseNames, name);
+}
+std::string_view to_string(Rule rule) { return kRuleNames[static_cast<int>(rule)]; }
+std::optional<Rule> parse_rule(std::string_view name) { return parse_enum<Rule>(kRuleNames, name); }
+
+PolicyParams default_policy() {
+  PolicyParams p;
+  const auto ranges = [](TierRange high, TierRange medium, TierRange low, TierRange warming) {
+    return std::map<Tier, TierRange>{
+        {Tier::high, high}, {Tier::medium, medium}, {Tier::low, low}, {Tier::warming, warming}};
+  };
+  p.ranges["gmail"] = ranges({6, 10}, {3, 5}, {1, 2}, {1, 3});
+  p.ranges["outlook"] = ranges({4, 6}, {2, 4}, {1, 2}, {1, 2});
+  p.ranges["yahoo"] = ranges({5, 8}, {3, 5}, {1, 2}, {1, 3});
+  p.ranges["gmx"] = ranges({2, 4}, {1, 2}, {1, 1}, {1, 1});
+  p.ranges["orange"] = ranges({2, 3}, {1, 2}, {1, 1}, {1, 1});
+  p.ranges["generic"] = ranges({2, 4}, {1, 2}, {1, 1}, {1, 1});
+  return p;
+}
+
+TierRange range_for(const PolicyParams& policy, std::string_view isp, Tier tier) {
+  auto found = policy.ranges.find(std::string(isp));
+  if (found == policy.ranges.end() || !found->second.contains(tier)) {
+    found = policy.ranges.find("generic");
+  }
+  if (found != policy.ranges.end()) {
+    if (auto r = found->second.find(tier); r != found->second.end()) return r->second;
+  }
+  return TierRange{1, 1};
+}
+
+double SignalFigures::deferral_rate() const { return ratio(deferrals, attempts); }
+double SignalFigures::throttle_rate() const { return ratio(throttle, attempts); }
+double SignalFigures::other_rate() const { return ratio(deferrals - throttle, attempts); }
+
+DeferralClass SignalFigures::dominant_throttle_class() const {
+  DeferralClass best = DeferralClass::none;
+  std::uint64_t most = 0;
+  // On a tie the slower verdict wins: reputation, then rate, then connection.
+  for (DeferralClass c : {DeferralClass::reputation, DeferralClass::rate, DeferralClass::connection}) {
+    if (by_class[static_cast<int>(c)] > most) {
+      most = by_class[static_cast<int>(c)];
+      best = c;
+    }
+  }
+  return best;
+}
+
+UnixSeconds window_start(const PairState& state, const PolicyParams& policy, UnixSeconds now) {
+  return std::max(now - policy.window_seconds, state.last_change_at);
+}
+
+PairState initial_state(std::string pool, std::string isp, Tier tier,
+                        std::optional<int> current_value, const PolicyParams& policy) {
+  PairState s;
+  s.pool = std::move(pool);
+  s.isp = std::move(isp);
+  s.tier = tier;
+  const TierRange range = range_for(policy, s.isp, tier);
+  s.max_smtp_out = std::max(policy.floor, current_value.value_or(range.start));
+  s.last_safe = s.max_smtp_out;
+  return s;
+}
+
+Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
+               UnixSeconds now) {
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  const SignalFigures& w = signals.window;
+  const int value = state.max_smtp_out;
+  const TierRange range = range_for(policy, state.isp, state.tier);
+
+  // pmta refused the last change: do not retry it more often than this.
+  if (state.last_failure_at != 0 && now - state.last_failure_at < policy.retry_failed_change_seconds) {
+    return out;
+  }
+
+  // A tier below the current value lowers it at once.
+  if (value > range.cap) {
+    next.max_smtp_out = range.cap;
+    next.last_change_at = now;
+    out.decision = make_decision(state, now, Rule::tier_cap, range.cap, next.phase, w,
+                                 "above the cap " + std::to_string(range.cap) + " of tier " +
+                                     std::string(to_string(state.tier)) + " at " + state.isp);
+    return out;
+  }
+
+  // Inside a verification window the signals are the cut's own tail, not a new incident.
+  if (state.phase == Phase::verifying && now < state.verify_until) return out;
+
+  const bool enough = w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
+  if (!enough) return out;
+
+  const double throttle_rate = w.throttle_rate();
+  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
+    if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
+    const bool severe = throttle_rate > policy.severe_threshold;
+    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
+    const int cut = static_cast<int>(std::floor(value * (1.0 - fraction)));
+    const int new_value = std::max(policy.floor, std::min(value - 1, cut));
+    const DeferralClass trigger = w.dominant_throttle_class();
+    const UnixSeconds verify = trigger == DeferralClass::reputation
+                                   ? policy.verify_reputation_seconds
+                                   : policy.verify_connection_seconds;
+    if (state.phase != Phase::verifying) next.last_safe = value;
+    next.max_smtp_out = new_value;
+    next.phase = Phase::verifying;
+    next.last_change_at = now;
+    next.last_cut_at = now;
+    next.verify_until = now + verify;
+    next.verify_class = trigger;
+    out.decision = make_decision(
+        state, now, severe ? Rule::severe_cut : Rule::cut, new_value, Phase::verifying, w,
+        "throttle deferral rate " + describe(w, w.throttle) + " above " +
+            percent(severe ? policy.severe_threshold : policy.cut_threshold) + ": cut " +
+            std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%, verify within " +
+            std::to_string(verify / 60) + " minutes");
+    out.decision->trigger = trigger;
+    return out;
+  }
+
+  if (state.phase == Phase::verifying) {
+    next.phase = Phase::steady;
+    next.verify_until = 0;
+    next.verify_class = DeferralClass::none;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "the cut worked: throttle deferral rate " +
+                                     describe(w, w.throttle) + " within " +
+                                     percent(policy.cut_threshold));
+    return out;
+  }
+
+  // Deferrals that concurrency does not cause: flag, never cut, never raise.
+  if (w.other_rate() > policy.investigate_threshold) {
+    if (state.phase != Phase::investigate) {
+      next.phase = Phase::investigate;
+      out.decision = make_decision(state, now, Rule::investigate, value, Phase::investigate, w,
+                                   "deferral rate " + describe(w, w.deferrals - w.throttle) +
+                                       " above " + percent(policy.investigate_threshold) +
+                                       " without throttle signals: not a concurrency problem; "
+                                       "no change, raises held");
+    }
+    return out;
+  }
+  if (state.phase == Phase::investigate) {
+    next.phase = Phase::steady;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "deferral rate back to " + describe(w, w.deferrals));
+    return out;
+  }
+
+  // Raise while stable, slowly, within the cap.
+  const SignalFigures& week = signals.week;
+  const bool quiet_since_change =
+      state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
+  if (value < range.cap && quiet_since_change && week.throttle == 0 &&
+      week.deferral_rate() < policy.raise_max_deferral_rate &&
+      signals.busy_days >= policy.raise_min_busy_days) {
+    const int step = std::clamp(static_cast<int>(std::lround(value * policy.raise_fraction)),
+                                policy.raise_min_step, policy.raise_max_step);
+    const int new_value = std::min(range.cap, value + step);
+    next.max_smtp_out = new_value;
+    next.last_change_at = now;
+    next.last_raise_at = now;
+    next.last_safe = std::max(state.last_safe, value);
+    out.decision = make_decision(state, now, Rule::raise, new_value, Phase::steady, week,
+                                 "stable for " + std::to_string(policy.raise_quiet_seconds / 86400) +
+                                     " days: no throttle signals, deferral rate " +
+                                     describe(week, week.deferrals) + " on " +
+                                     std::to_string(signals.busy_days) + " busy days; cap " +
+                                     std::to_string(range.cap));
+  }
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,136 @@
+#pragma once
+// The decision: a pure function of a pair's state, its signals, the policy and now. It never
+// reads a file, a process or the clock.
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "controller/domain.h"
+
+namespace sluice {
+
+enum class Tier : std::uint8_t { high, medium, low, warming };
+std::string_view to_string(Tier tier);
+std::optional<Tier> parse_tier(std::string_view name);
+
+// steady: normal; verifying: a cut is being watched for its effect; investigate: deferrals
+// above the threshold that concurrency does not cause (no cuts, no raises, flagged).
+enum class Phase : std::uint8_t { steady, verifying, investigate };
+std::string_view to_string(Phase phase);
+std::optional<Phase> parse_phase(std::string_view name);
+
+// A safe max-smtp-out range for a reputation tier at an ISP: start at `start`, never above `cap`.
+struct TierRange {
+  int start = 1;
+  int cap = 1;
+};
+
+struct PolicyParams {
+  double cut_threshold = 0.05;     // throttle deferral rate above which to cut
+  double severe_threshold = 0.15;  // above which the cut is the larger one
+  double cut_fraction = 0.30;
+  double severe_cut_fraction = 0.50;
+  double investigate_threshold = 0.05;  // non-throttle deferral rate that flags the pair
+  int floor = 1;
+  UnixSeconds window_seconds = 3600;
+  std::uint64_t min_attempts = 100;
+  std::uint64_t min_tq_events = 20;  // refused connections make few attempts
+  UnixSeconds verify_connection_seconds = 1800;  // after a cut for connection or rate signals
+  UnixSeconds verify_reputation_seconds = 7200;  // after a cut for reputation signals
+  UnixSeconds raise_quiet_seconds = 7 * 86400;   // stable period before a raise, and since a change
+  double raise_max_deferral_rate = 0.02;
+  double raise_fraction = 0.15;
+  int raise_min_step = 1;
+  int raise_max_step = 2;
+  std::uint64_t raise_min_daily_attempts = 100;
+  int raise_min_busy_days = 4;  // of the 7: "enough traffic that the limit was used"
+  std::string connect_rate = "1/s";
+  UnixSeconds retry_failed_change_seconds = 300;
+  // Per ISP, then tier; "generic" applies to ISPs without their own entry.
+  std::map<std::string, std::map<Tier, TierRange>> ranges;
+};
+
+// The defaults of the domain brief (start: the low end of the range, cap: the high end).
+PolicyParams default_policy();
+TierRange range_for(const PolicyParams& policy, std::string_view isp, Tier tier);
+
+// Counts over a span of buckets for one (pool, ISP).
+struct SignalFigures {
+  std::uint64_t attempts = 0;
+  std::uint64_t deferrals = 0;  // t + tq, every class
+  std::uint64_t throttle = 0;   // t + tq of connection, rate and reputation
+  std::uint64_t throttle_tq = 0;
+  std::array<std::uint64_t, kDeferralClassCount> by_class{};  // t + tq
+
+  double deferral_rate() const;
+  double throttle_rate() const;
+  double other_rate() const;  // recipient, config and other
+  // The throttle class with the most deferrals (none when there are none).
+  DeferralClass dominant_throttle_class() const;
+};
+
+struct PairSignals {
+  UnixSeconds window_start = 0;  // the decision window: [window_start, now)
+  SignalFigures window;
+  SignalFigures week;  // the last 7 days, for raises
+  int busy_days = 0;   // of the last 7, days with at least raise_min_daily_attempts
+};
+
+struct PairState {
+  std::string pool;
+  std::string isp;
+  int max_smtp_out = 1;
+  Tier tier = Tier::medium;
+  Phase phase = Phase::steady;
+  int last_safe = 0;  // the value before the current incident's first cut
+  UnixSeconds last_change_at = 0;  // 0: never
+  UnixSeconds last_cut_at = 0;
+  UnixSeconds last_raise_at = 0;
+  UnixSeconds verify_until = 0;  // while verifying: no change before this
+  DeferralClass verify_class = DeferralClass::none;
+  UnixSeconds last_failure_at = 0;  // pmta refused the last change
+  std::string last_failure;
+  bool operator==(const PairState&) const = default;
+};
+
+// initial: a pair seen for the first time without a fragment gets one with its starting value.
+enum class Rule : std::uint8_t { cut, severe_cut, tier_cap, raise, investigate, settle, initial };
+std::string_view to_string(Rule rule);
+std::optional<Rule> parse_rule(std::string_view name);
+
+struct Decision {
+  std::string pool;
+  std::string isp;
+  UnixSeconds at = 0;
+  Rule rule = Rule::cut;
+  int old_value = 0;
+  int new_value = 0;
+  Phase phase = Phase::steady;  // the pair's phase after the decision
+  DeferralClass trigger = DeferralClass::none;
+  SignalFigures figures;  // the window that triggered it
+  std::string reason;     // one line, with the figures
+  bool changes_value() const { return old_value != new_value; }
+};
+
+struct Outcome {
+  PairState next;
+  std::optional<Decision> decision;  // a change of value or of phase worth recording
+};
+
+// Where the decision window starts: the last hour, never before the last change took effect.
+UnixSeconds window_start(const PairState& state, const PolicyParams& policy, UnixSeconds now);
+
+Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
+               UnixSeconds now);
+
+// A pair seen for the first time: the operator's current value if a fragment holds one,
+// else the tier's starting value, within the tier's cap.
+PairState initial_state(std::string pool, std::string isp, Tier tier,
+                        std::optional<int> current_value, const PolicyParams& policy);
+
+}  // namespace sluice
