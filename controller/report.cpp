@@ -240,7 +240,9 @@ Report ReportBuilder::build(const ReadStats& read) const {
   }
 
   const IspCatalog& catalog = signals_.attributor().catalog();
-  for (auto& [name, isp] : isps) {
+  for (auto& entry : isps) {
+    const std::string& name = entry.first;
+    IspFigures& isp = entry.second;
     isp.deferral_rate = ratio(deferrals(isp.counts), isp.counts.attempts());
     isp.bounce_rate = ratio(isp.counts.bounced, isp.counts.attempts());
     isp.flag = flag_for(isp.deferral_rate);
