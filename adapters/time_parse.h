@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "controller/domain.h"
+#include "controller/time_format.h"
 
 namespace sluice::adapters {
 
@@ -27,7 +28,6 @@ class StreamTimeParser {
 // "90s", "15m", "2h", "7d", "1w2d12h" (PowerMTA's interval form).
 std::optional<UnixSeconds> parse_duration(std::string_view text);
 
-// "2026-11-27T10:00:00Z".
-std::string format_time(UnixSeconds t);
+using sluice::format_time;
 
 }  // namespace sluice::adapters
