@@ -9,6 +9,7 @@
 
 #include "adapters/accounting_reader.h"
 #include "adapters/atomic_file.h"
+#include "cli/loop_commands.h"
 #include "cli/report_format.h"
 #include "cli/setup.h"
 
@@ -145,6 +146,32 @@ int run(int argc, char** argv) {
   report->add_option("files", report_args.files,
                      "Accounting files or globs (default: the configuration's [pmta] accounting)");
 
+  bool dry_run = false;
+  CLI::App* once = app.add_subcommand(
+      "once", "One cycle: read new records, decide, rewrite fragments, test and reload pmta");
+  once->add_flag("--dry-run", dry_run,
+                 "Record the signals and the decisions it would make; touch no fragment, run no "
+                 "pmta");
+  app.add_subcommand("plan",
+                     "Print the changes one cycle would make, with a diff of each fragment; write "
+                     "nothing at all");
+  std::string interval;
+  CLI::App* run_cmd = app.add_subcommand(
+      "run", "The daemon: a cycle every interval; SIGTERM/SIGINT finish the cycle and exit, "
+             "SIGHUP re-reads the configuration");
+  run_cmd->add_flag("--dry-run", dry_run, "Decide and record, never apply");
+  run_cmd->add_option("--interval", interval, "Time between cycles (default [run] interval_seconds)");
+  app.add_subcommand("status", "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
+  HistoryArgs history_args;
+  CLI::App* history = app.add_subcommand("history", "The decision audit trail");
+  history->add_option("--pool", history_args.pool, "Only this pool");
+  history->add_option("--isp", history_args.isp, "Only this ISP");
+  history->add_option("--since", history_args.since, "Since a time or a duration before now (2d)");
+  app.add_subcommand("check",
+                     "Validate the configuration, the fragment directory, the pmta command and "
+                     "PowerMTA's includes and <acct-file>");
+  app.add_subcommand("init", "Print the PowerMTA lines sluice needs: <acct-file> and the includes");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -164,6 +191,13 @@ int run(int argc, char** argv) {
       return 0;
     }
     if (report->parsed()) return run_report(global, report_args);
+    if (once->parsed()) return run_once(global, dry_run);
+    if (app.got_subcommand("plan")) return run_plan(global);
+    if (run_cmd->parsed()) return run_daemon(global, dry_run, interval);
+    if (app.got_subcommand("status")) return run_status(global);
+    if (history->parsed()) return run_history(global, history_args);
+    if (app.got_subcommand("check")) return run_check(global);
+    if (app.got_subcommand("init")) return run_init(global);
   } catch (const std::exception& e) {
     return fail(e.what());
   }

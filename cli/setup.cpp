@@ -27,7 +27,7 @@ Expected<config::Config> load_config(const GlobalOptions& options) {
   return std::move(*loaded.config);
 }
 
-Expected<std::shared_ptr<const IspCatalog>> build_catalog(const config::Config& config) {
+std::vector<IspSpec> isp_specs(const config::Config& config) {
   std::vector<IspSpec> extra;
   for (const config::IspTable& table : config.isps) {
     IspSpec spec;
@@ -41,8 +41,12 @@ Expected<std::shared_ptr<const IspCatalog>> build_catalog(const config::Config& 
     }
     extra.push_back(std::move(spec));
   }
-  if (extra.empty()) return IspCatalog::builtin();
-  return IspCatalog::build(merge_isp_specs(builtin_isp_specs(), extra));
+  return merge_isp_specs(builtin_isp_specs(), extra);
+}
+
+Expected<std::shared_ptr<const IspCatalog>> build_catalog(const config::Config& config) {
+  if (config.isps.empty()) return IspCatalog::builtin();
+  return IspCatalog::build(isp_specs(config));
 }
 
 std::shared_ptr<const PoolMap> build_pool_map(const config::Config& config) {
@@ -51,6 +55,77 @@ std::shared_ptr<const PoolMap> build_pool_map(const config::Config& config) {
     for (const std::string& vmta : pool.vmtas) map->emplace(vmta, pool.name);
   }
   return map;
+}
+
+PolicyParams policy_for(const config::Config& config, const config::PoolTable& pool) {
+  const config::PolicyTable t = config::overlay(config.policy, pool.policy);
+  PolicyParams p = default_policy();
+  if (t.cut_threshold) p.cut_threshold = *t.cut_threshold;
+  if (t.severe_threshold) p.severe_threshold = *t.severe_threshold;
+  if (t.cut_fraction) p.cut_fraction = *t.cut_fraction;
+  if (t.severe_cut_fraction) p.severe_cut_fraction = *t.severe_cut_fraction;
+  if (t.investigate_threshold) p.investigate_threshold = *t.investigate_threshold;
+  if (t.floor) p.floor = static_cast<int>(*t.floor);
+  if (t.window_minutes) p.window_seconds = *t.window_minutes * 60;
+  if (t.min_attempts) p.min_attempts = static_cast<std::uint64_t>(*t.min_attempts);
+  if (t.min_tq_events) p.min_tq_events = static_cast<std::uint64_t>(*t.min_tq_events);
+  if (t.verify_connection_minutes) p.verify_connection_seconds = *t.verify_connection_minutes * 60;
+  if (t.verify_reputation_minutes) p.verify_reputation_seconds = *t.verify_reputation_minutes * 60;
+  if (t.raise_quiet_days) p.raise_quiet_seconds = *t.raise_quiet_days * 86400;
+  if (t.raise_max_deferral_rate) p.raise_max_deferral_rate = *t.raise_max_deferral_rate;
+  if (t.raise_fraction) p.raise_fraction = *t.raise_fraction;
+  if (t.raise_min_step) p.raise_min_step = static_cast<int>(*t.raise_min_step);
+  if (t.raise_max_step) p.raise_max_step = static_cast<int>(*t.raise_max_step);
+  if (t.raise_min_daily_attempts) {
+    p.raise_min_daily_attempts = static_cast<std::uint64_t>(*t.raise_min_daily_attempts);
+  }
+  if (t.raise_min_busy_days) p.raise_min_busy_days = static_cast<int>(*t.raise_min_busy_days);
+  if (t.connect_rate) p.connect_rate = *t.connect_rate;
+  if (t.retry_failed_change_minutes) {
+    p.retry_failed_change_seconds = *t.retry_failed_change_minutes * 60;
+  }
+  for (const auto& [isp, caps] : t.caps) {
+    const std::pair<Tier, const std::optional<config::CapRange>*> tiers[] = {
+        {Tier::high, &caps.high},
+        {Tier::medium, &caps.medium},
+        {Tier::low, &caps.low},
+        {Tier::warming, &caps.warming}};
+    for (const auto& [tier, range] : tiers) {
+      if (*range) {
+        p.ranges[isp][tier] = TierRange{static_cast<int>((*range)->start),
+                                        static_cast<int>((*range)->cap)};
+      }
+    }
+  }
+  return p;
+}
+
+Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
+                                                const IspCatalog& catalog) {
+  std::vector<ManagedPair> pairs;
+  for (const config::PoolTable& pool : config.pools) {
+    std::vector<std::string> isps = pool.isps;
+    if (isps.empty()) {
+      for (std::size_t i = 0; i < catalog.size(); ++i) isps.push_back(catalog.name(static_cast<IspId>(i)));
+    }
+    const PolicyParams policy = policy_for(config, pool);
+    for (const std::string& isp : isps) {
+      if (!catalog.find(isp)) {
+        return Error{config.source + ":" + std::to_string(pool.line) + ": pool '" + pool.name +
+                     "': unknown ISP '" + isp + "' (not in the catalog or an [[isp]] table)"};
+      }
+      pairs.push_back(ManagedPair{pool.name, isp, *parse_tier(pool.tier), policy});
+    }
+  }
+  return pairs;
+}
+
+LoopSettings loop_settings(const config::Config& config) {
+  LoopSettings s;
+  s.pmta_command = config.pmta_command;
+  s.pmta_timeout = std::chrono::seconds(config.pmta_timeout_seconds);
+  s.bucket_seconds = config.bucket_seconds;
+  return s;
 }
 
 Expected<UnixSeconds> resolve_now(const GlobalOptions& options) {

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/config.h"
+#include "controller/cycle.h"
 #include "controller/expected.h"
 #include "controller/isp_catalog.h"
 #include "controller/signals.h"
@@ -20,8 +21,16 @@ struct GlobalOptions {
 
 // A missing default configuration means built-in defaults; a missing named one is an error.
 Expected<config::Config> load_config(const GlobalOptions& options);
+std::vector<IspSpec> isp_specs(const config::Config& config);
 Expected<std::shared_ptr<const IspCatalog>> build_catalog(const config::Config& config);
 std::shared_ptr<const PoolMap> build_pool_map(const config::Config& config);
+// The built-in defaults, overlaid with [policy] and then the pool's [pool.policy].
+PolicyParams policy_for(const config::Config& config, const config::PoolTable& pool);
+// Every (pool, ISP) the loop manages: the pool's `isps`, else every ISP of the catalog.
+Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
+                                                const IspCatalog& catalog);
+LoopSettings loop_settings(const config::Config& config);
+
 // "now", read once: from --now when given.
 Expected<UnixSeconds> resolve_now(const GlobalOptions& options);
 // An absolute time, or a duration before `now` ("2h").

@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <set>
 #include <sstream>
+#include <string_view>
+#include <type_traits>
 
 namespace sluice::config {
 
@@ -16,6 +19,37 @@ namespace {
 const std::set<std::string> kTiers = {"high", "medium", "low", "warming"};
 const std::set<std::string> kClasses = {"connection", "rate",   "reputation",
                                         "recipient",  "config", "other"};
+
+const std::set<std::string> kPolicyKeys = {"cut_threshold",
+                                           "severe_threshold",
+                                           "cut_fraction",
+                                           "severe_cut_fraction",
+                                           "investigate_threshold",
+                                           "floor",
+                                           "window_minutes",
+                                           "min_attempts",
+                                           "min_tq_events",
+                                           "verify_connection_minutes",
+                                           "verify_reputation_minutes",
+                                           "raise_quiet_days",
+                                           "raise_max_deferral_rate",
+                                           "raise_fraction",
+                                           "raise_min_step",
+                                           "raise_max_step",
+                                           "raise_min_daily_attempts",
+                                           "raise_min_busy_days",
+                                           "connect_rate",
+                                           "retry_failed_change_minutes",
+                                           "caps"};
+
+// The controller's defaults for the keys checked against each other, so that a file setting one
+// side only cannot invert the pair (a cut threshold above the severe one makes every cut severe).
+constexpr double kDefaultCutThreshold = 0.05;
+constexpr double kDefaultSevereThreshold = 0.15;
+constexpr std::int64_t kDefaultRaiseMinStep = 1;
+constexpr std::int64_t kDefaultRaiseMaxStep = 2;
+
+constexpr std::int64_t kMaxCap = 1000;
 
 struct Invalid {
   std::string message;
@@ -38,6 +72,61 @@ std::string shown(const std::string& text) {
   return out;
 }
 
+// Floats keep a decimal point, so that "not 1.0" for an integer key does not read as "not 1".
+std::string number_text(double value) {
+  std::ostringstream out;
+  out << value;
+  std::string text = out.str();
+  if (text.find_first_of(".ein") == std::string::npos) text += ".0";
+  return text;
+}
+
+// A rejected value as the file wrote it, on one line.
+std::string rendered(const toml::node& node) {
+  if (const auto* v = node.as_integer()) return std::to_string(v->get());
+  if (const auto* v = node.as_floating_point()) return number_text(v->get());
+  if (const auto* v = node.as_boolean()) return v->get() ? "true" : "false";
+  if (const auto* v = node.as_string()) return "'" + shown(v->get()) + "'";
+  if (const auto* array = node.as_array()) {
+    std::string out = "[";
+    for (const toml::node& item : *array) {
+      out += (out.size() > 1 ? ", " : "") + rendered(item);
+    }
+    return out + "]";
+  }
+  if (node.is_table()) return "a table";
+  return "a date or time";
+}
+
+// Digits meaning a count from 1 up, small enough for any integer type.
+bool is_count(std::string_view digits) {
+  if (digits.empty() || digits.size() > 9) return false;
+  if (digits.find_first_not_of("0123456789") != std::string_view::npos) return false;
+  return digits.find_first_not_of('0') != std::string_view::npos;
+}
+
+// PowerMTA's rate grammar, N/[M]{d|h|m|s}: "1/s", "10/m", "100/5m".
+bool is_rate(std::string_view text) {
+  const std::size_t slash = text.find('/');
+  if (slash == std::string_view::npos || text.size() < slash + 2) return false;
+  if (std::string_view("dhms").find(text.back()) == std::string_view::npos) return false;
+  const std::string_view per = text.substr(slash + 1, text.size() - slash - 2);
+  return is_count(text.substr(0, slash)) && (per.empty() || is_count(per));
+}
+
+// Where a key sits, for messages: "pool 'bulk': [pool.policy] 'floor' must be ...".
+struct Scope {
+  std::string prefix;  // empty, or "pool 'NAME': "
+  std::string table;   // "[policy]", "[pool.policy.caps.gmail]"
+  std::string key(std::string_view name) const {
+    return prefix + table + " '" + std::string(name) + "'";
+  }
+  // "[policy]" -> "[policy.caps]"
+  Scope nested(std::string_view name) const {
+    return Scope{prefix, table.substr(0, table.size() - 1) + "." + std::string(name) + "]"};
+  }
+};
+
 class Reader {
  public:
   explicit Reader(std::string source) : source_(std::move(source)) {}
@@ -51,13 +140,45 @@ class Reader {
   }
 
   void only_keys(const toml::table& table, const std::set<std::string>& allowed,
-                 const std::string& context) const {
+                 const std::string& context, const std::string& prefix = "") const {
     for (const auto& [key, node] : table) {
       if (!allowed.contains(std::string(key.str()))) {
-        fail(&node, "unknown key '" + shown(std::string(key.str())) + "'" +
+        fail(&node, prefix + "unknown key '" + shown(std::string(key.str())) + "'" +
                         (context.empty() ? "" : " in " + context));
       }
     }
+  }
+
+  std::optional<std::int64_t> integer(const toml::table& t, const char* key, const Scope& scope,
+                                      std::int64_t low, std::int64_t high) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return std::nullopt;
+    const auto* v = node->as_integer();
+    if (v == nullptr || v->get() < low || v->get() > high) {
+      const std::string range = high == std::numeric_limits<std::int64_t>::max()
+                                    ? "of at least " + std::to_string(low)
+                                    : "from " + std::to_string(low) + " to " + std::to_string(high);
+      fail(node, scope.key(key) + " must be an integer " + range + ", not " + rendered(*node));
+    }
+    return v->get();
+  }
+
+  // A rate or a fraction: above 0 and below 1, or at most 1 when `one_allowed`. An integer is
+  // taken for a float, as TOML's 1 for 1.0.
+  std::optional<double> fraction(const toml::table& t, const char* key, const Scope& scope,
+                                 bool one_allowed = false) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return std::nullopt;
+    std::optional<double> value;
+    if (const auto* v = node->as_floating_point()) value = v->get();
+    if (const auto* v = node->as_integer()) value = static_cast<double>(v->get());
+    // Written so that NaN fails.
+    if (!value || !(*value > 0 && (*value < 1 || (one_allowed && *value == 1)))) {
+      fail(node, scope.key(key) + " must be a number " +
+                     (one_allowed ? "above 0 and at most 1" : "between 0 and 1") + ", not " +
+                     rendered(*node));
+    }
+    return value;
   }
 
   const toml::table* table(const toml::table& parent, const char* key) const {
@@ -77,7 +198,8 @@ class Reader {
   std::optional<std::string> path(const toml::table& t, const char* key) const {
     std::optional<std::string> p = string(t, key);
     if (p && (p->empty() || p->front() != '/')) {
-      fail(t.get(key), std::string("'") + key + "' must be an absolute path, not '" + shown(*p) + "'");
+      fail(t.get(key),
+           std::string("'") + key + "' must be an absolute path, not '" + shown(*p) + "'");
     }
     return p;
   }
@@ -109,11 +231,16 @@ class Reader {
   Config read(const toml::table& root) const {
     Config config;
     config.source = source_;
-    only_keys(root, {"pmta", "state", "pool", "isp", "reader"}, "");
+    only_keys(root, {"pmta", "state", "pool", "isp", "reader", "run", "policy"}, "");
     if (const toml::table* pmta = table(root, "pmta")) {
-      only_keys(*pmta, {"command", "accounting", "fragments"}, "[pmta]");
+      only_keys(*pmta, {"command", "accounting", "fragments", "config", "timeout_seconds"},
+                "[pmta]");
       if (auto v = path(*pmta, "command")) config.pmta_command = *v;
       if (auto v = path(*pmta, "fragments")) config.fragments = *v;
+      if (auto v = path(*pmta, "config")) config.pmta_config = *v;
+      if (auto v = integer(*pmta, "timeout_seconds", Scope{"", "[pmta]"}, 1, 600)) {
+        config.pmta_timeout_seconds = *v;
+      }
       if (auto v = strings(*pmta, "accounting")) {
         for (const std::string& glob : *v) {
           if (glob.empty() || glob.front() != '/') {
@@ -139,9 +266,139 @@ class Reader {
         config.bucket_seconds = v->get();
       }
     }
+    if (const toml::table* run = table(root, "run")) {
+      only_keys(*run, {"interval_seconds", "dry_run"}, "[run]");
+      if (auto v = integer(*run, "interval_seconds", Scope{"", "[run]"}, 10, 86400)) {
+        config.interval_seconds = *v;
+      }
+      if (const toml::node* node = run->get("dry_run")) {
+        if (!node->is_boolean()) {
+          fail(node, "[run] 'dry_run' must be true or false, not " + rendered(*node));
+        }
+        config.dry_run = node->as_boolean()->get();
+      }
+    }
+    // Before the pools: each pool's table is checked on top of this one.
+    if (const toml::table* policy = table(root, "policy")) {
+      config.policy = read_policy(*policy, Scope{"", "[policy]"}, PolicyTable{});
+    }
     read_pools(root, config);
     read_isps(root, config);
     return config;
+  }
+
+  // `base` is what the table goes on top of ([policy] for a pool), for the checks between keys.
+  PolicyTable read_policy(const toml::table& t, const Scope& scope, const PolicyTable& base) const {
+    only_keys(t, kPolicyKeys, scope.table, scope.prefix);
+    constexpr std::int64_t kUnbounded = std::numeric_limits<std::int64_t>::max();
+    PolicyTable p;
+    p.cut_threshold = fraction(t, "cut_threshold", scope);
+    p.severe_threshold = fraction(t, "severe_threshold", scope);
+    p.cut_fraction = fraction(t, "cut_fraction", scope);
+    p.severe_cut_fraction = fraction(t, "severe_cut_fraction", scope);
+    p.investigate_threshold = fraction(t, "investigate_threshold", scope);
+    p.floor = integer(t, "floor", scope, 1, kMaxCap);
+    p.window_minutes = integer(t, "window_minutes", scope, 5, 1440);
+    p.min_attempts = integer(t, "min_attempts", scope, 0, kUnbounded);
+    p.min_tq_events = integer(t, "min_tq_events", scope, 0, kUnbounded);
+    p.verify_connection_minutes = integer(t, "verify_connection_minutes", scope, 5, 1440);
+    p.verify_reputation_minutes = integer(t, "verify_reputation_minutes", scope, 5, 2880);
+    p.raise_quiet_days = integer(t, "raise_quiet_days", scope, 1, 90);
+    p.raise_max_deferral_rate = fraction(t, "raise_max_deferral_rate", scope);
+    p.raise_fraction = fraction(t, "raise_fraction", scope, true);
+    p.raise_min_step = integer(t, "raise_min_step", scope, 1, 100);
+    // Bounded by the largest cap, so that the controller's int cannot overflow.
+    p.raise_max_step = integer(t, "raise_max_step", scope, 1, kMaxCap);
+    p.raise_min_daily_attempts = integer(t, "raise_min_daily_attempts", scope, 0, kUnbounded);
+    p.raise_min_busy_days = integer(t, "raise_min_busy_days", scope, 0, 7);
+    p.retry_failed_change_minutes = integer(t, "retry_failed_change_minutes", scope, 1, 1440);
+    if (const toml::node* node = t.get("connect_rate")) {
+      if (!node->is_string() || !is_rate(node->as_string()->get())) {
+        fail(node, scope.key("connect_rate") +
+                       " must be a rate N/[M]{d|h|m|s} such as 1/s, 10/m or 100/5m, not " +
+                       rendered(*node));
+      }
+      p.connect_rate = node->as_string()->get();
+    }
+    if (const toml::node* node = t.get("caps")) read_caps(*node, scope, p);
+
+    const PolicyTable effective = overlay(base, p);
+    ordered(t, scope, "cut_threshold", p.cut_threshold,
+            effective.cut_threshold.value_or(kDefaultCutThreshold), "severe_threshold",
+            p.severe_threshold, effective.severe_threshold.value_or(kDefaultSevereThreshold),
+            false);
+    ordered(t, scope, "raise_min_step", p.raise_min_step,
+            effective.raise_min_step.value_or(kDefaultRaiseMinStep), "raise_max_step",
+            p.raise_max_step, effective.raise_max_step.value_or(kDefaultRaiseMaxStep), true);
+    return p;
+  }
+
+  // Checks low < high (low <= high when `equal_allowed`) once this table is applied, and blames
+  // the key this table sets: the high one when it sets both. When it sets neither, the pair is
+  // the base's, already checked.
+  template <typename T>
+  void ordered(const toml::table& t, const Scope& scope, const char* low_key,
+               const std::optional<T>& low_set, T low, const char* high_key,
+               const std::optional<T>& high_set, T high, bool equal_allowed) const {
+    if (low < high || (equal_allowed && low == high)) return;
+    if (!low_set && !high_set) return;
+    const auto text = [](T v) {
+      if constexpr (std::is_floating_point_v<T>) {
+        return number_text(v);
+      } else {
+        return std::to_string(v);
+      }
+    };
+    if (high_set) {
+      fail(t.get(high_key), scope.key(high_key) + " must be " +
+                                (equal_allowed ? "at least" : "above") + " '" + low_key + "' (" +
+                                text(low) + "), not " + text(high));
+    }
+    fail(t.get(low_key), scope.key(low_key) + " must be " + (equal_allowed ? "at most" : "below") +
+                             " '" + high_key + "' (" + text(high) + "), not " + text(low));
+  }
+
+  void read_caps(const toml::node& node, const Scope& scope, PolicyTable& policy) const {
+    const Scope caps_scope = scope.nested("caps");
+    const toml::table* caps = node.as_table();
+    if (caps == nullptr) {
+      fail(&node, scope.key("caps") + " must be a table of ISPs, not " + rendered(node));
+    }
+    for (const auto& [key, value] : *caps) {
+      const std::string isp(key.str());
+      if (!is_valid_name(isp)) {
+        fail(&value, caps_scope.prefix + caps_scope.table + " ISP name '" + shown(isp) +
+                         "' is not [A-Za-z0-9._-]+");
+      }
+      const toml::table* tiers = value.as_table();
+      if (tiers == nullptr) {
+        fail(&value, caps_scope.key(isp) + " must be a table of tiers, not " + rendered(value));
+      }
+      const Scope isp_scope = caps_scope.nested(isp);
+      only_keys(*tiers, kTiers, isp_scope.table, isp_scope.prefix);
+      IspCaps& out = policy.caps[isp];
+      out.high = cap_range(*tiers, "high", isp_scope);
+      out.medium = cap_range(*tiers, "medium", isp_scope);
+      out.low = cap_range(*tiers, "low", isp_scope);
+      out.warming = cap_range(*tiers, "warming", isp_scope);
+    }
+  }
+
+  std::optional<CapRange> cap_range(const toml::table& t, const char* key,
+                                    const Scope& scope) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return std::nullopt;
+    const toml::array* pair = node->as_array();
+    if (pair == nullptr || pair->size() != 2 || !(*pair)[0].is_integer() ||
+        !(*pair)[1].is_integer()) {
+      fail(node, scope.key(key) + " must be [start, cap], two integers, not " + rendered(*node));
+    }
+    const CapRange range{(*pair)[0].as_integer()->get(), (*pair)[1].as_integer()->get()};
+    if (range.start < 1 || range.start > range.cap || range.cap > kMaxCap) {
+      fail(node, scope.key(key) + " must be [start, cap] with 1 <= start <= cap <= " +
+                     std::to_string(kMaxCap) + ", not " + rendered(*node));
+    }
+    return range;
   }
 
   const toml::array* array_of_tables(const toml::table& root, const char* key) const {
@@ -160,7 +417,7 @@ class Reader {
     std::map<std::string, std::string> vmta_owner;
     for (const toml::node& node : *pools) {
       const toml::table& t = *node.as_table();
-      only_keys(t, {"name", "vmtas", "tier", "isps"}, "[[pool]]");
+      only_keys(t, {"name", "vmtas", "tier", "isps", "policy"}, "[[pool]]");
       PoolTable pool;
       pool.line = line(t);
       pool.name = name(t, "name", "pool");
@@ -180,8 +437,8 @@ class Reader {
       pool.vmtas = strings(t, "vmtas").value_or(std::vector<std::string>{});
       for (const std::string& vmta : pool.vmtas) {
         if (!is_valid_name(vmta)) {
-          fail(t.get("vmtas"), "pool '" + pool.name + "': vmta name '" + shown(vmta) +
-                                   "' is not [A-Za-z0-9._-]+");
+          fail(t.get("vmtas"),
+               "pool '" + pool.name + "': vmta name '" + shown(vmta) + "' is not [A-Za-z0-9._-]+");
         }
         auto [owner, fresh] = vmta_owner.emplace(vmta, pool.name);
         if (!fresh && owner->second == pool.name) {
@@ -195,9 +452,13 @@ class Reader {
       pool.isps = strings(t, "isps").value_or(std::vector<std::string>{});
       for (const std::string& isp : pool.isps) {
         if (!is_valid_name(isp)) {
-          fail(t.get("isps"), "pool '" + pool.name + "': ISP name '" + shown(isp) +
-                                  "' is not [A-Za-z0-9._-]+");
+          fail(t.get("isps"),
+               "pool '" + pool.name + "': ISP name '" + shown(isp) + "' is not [A-Za-z0-9._-]+");
         }
+      }
+      if (const toml::table* policy = table(t, "policy")) {
+        pool.policy = read_policy(*policy, Scope{"pool '" + pool.name + "': ", "[pool.policy]"},
+                                  config.policy);
       }
       config.pools.push_back(std::move(pool));
     }
@@ -246,11 +507,48 @@ class Reader {
 
 }  // namespace
 
+PolicyTable overlay(const PolicyTable& base, const PolicyTable& top) {
+  const auto pick = [](const auto& over, const auto& under) { return over ? over : under; };
+  PolicyTable out;
+  out.cut_threshold = pick(top.cut_threshold, base.cut_threshold);
+  out.severe_threshold = pick(top.severe_threshold, base.severe_threshold);
+  out.cut_fraction = pick(top.cut_fraction, base.cut_fraction);
+  out.severe_cut_fraction = pick(top.severe_cut_fraction, base.severe_cut_fraction);
+  out.investigate_threshold = pick(top.investigate_threshold, base.investigate_threshold);
+  out.floor = pick(top.floor, base.floor);
+  out.window_minutes = pick(top.window_minutes, base.window_minutes);
+  out.min_attempts = pick(top.min_attempts, base.min_attempts);
+  out.min_tq_events = pick(top.min_tq_events, base.min_tq_events);
+  out.verify_connection_minutes =
+      pick(top.verify_connection_minutes, base.verify_connection_minutes);
+  out.verify_reputation_minutes =
+      pick(top.verify_reputation_minutes, base.verify_reputation_minutes);
+  out.raise_quiet_days = pick(top.raise_quiet_days, base.raise_quiet_days);
+  out.raise_max_deferral_rate = pick(top.raise_max_deferral_rate, base.raise_max_deferral_rate);
+  out.raise_fraction = pick(top.raise_fraction, base.raise_fraction);
+  out.raise_min_step = pick(top.raise_min_step, base.raise_min_step);
+  out.raise_max_step = pick(top.raise_max_step, base.raise_max_step);
+  out.raise_min_daily_attempts = pick(top.raise_min_daily_attempts, base.raise_min_daily_attempts);
+  out.raise_min_busy_days = pick(top.raise_min_busy_days, base.raise_min_busy_days);
+  out.connect_rate = pick(top.connect_rate, base.connect_rate);
+  out.retry_failed_change_minutes =
+      pick(top.retry_failed_change_minutes, base.retry_failed_change_minutes);
+  out.caps = base.caps;
+  for (const auto& [isp, caps] : top.caps) {
+    IspCaps& merged = out.caps[isp];
+    merged.high = pick(caps.high, merged.high);
+    merged.medium = pick(caps.medium, merged.medium);
+    merged.low = pick(caps.low, merged.low);
+    merged.warming = pick(caps.warming, merged.warming);
+  }
+  return out;
+}
+
 bool is_valid_name(const std::string& name) {
   if (name.empty() || name.size() > 128 || name == "." || name == "..") return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
   });
 }
 
@@ -260,8 +558,8 @@ LoadResult load_string(const std::string& text, const std::string& source) {
     toml::table root = toml::parse(text, source);
     result.config = Reader(source).read(root);
   } catch (const toml::parse_error& e) {
-    result.error = source + ":" + std::to_string(e.source().begin.line) + ": " +
-                   std::string(e.description());
+    result.error =
+        source + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
   } catch (const Invalid& e) {
     result.error = e.message;
   }

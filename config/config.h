@@ -2,6 +2,7 @@
 // sluice.toml: what the operator tells sluice. Depends on nothing else of sluice.
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -25,11 +26,60 @@ struct IspTable {
   std::int64_t line = 0;
 };
 
+// A tier's max-smtp-out range at one ISP: start there, never go above the cap.
+// 1 <= start <= cap <= 1000.
+struct CapRange {
+  std::int64_t start = 1;
+  std::int64_t cap = 1;
+  bool operator==(const CapRange&) const = default;
+};
+
+// [policy.caps.<isp>]: the tiers it sets.
+struct IspCaps {
+  std::optional<CapRange> high;
+  std::optional<CapRange> medium;
+  std::optional<CapRange> low;
+  std::optional<CapRange> warming;
+  bool operator==(const IspCaps&) const = default;
+};
+
+// [policy] or [pool.policy]: only what the file sets. The defaults live in the controller, so
+// that a pool's table overrides only its own keys, on top of [policy], on top of the defaults.
+// Rates and fractions are 0..1 (0.05 is 5%); durations keep the file's unit.
+struct PolicyTable {
+  std::optional<double> cut_threshold;                      // 0 < x < 1, below severe_threshold
+  std::optional<double> severe_threshold;                   // 0 < x < 1, above cut_threshold
+  std::optional<double> cut_fraction;                       // 0 < x < 1
+  std::optional<double> severe_cut_fraction;                // 0 < x < 1
+  std::optional<double> investigate_threshold;              // 0 < x < 1
+  std::optional<std::int64_t> floor;                        // 1..1000
+  std::optional<std::int64_t> window_minutes;               // 5..1440
+  std::optional<std::int64_t> min_attempts;                 // >= 0
+  std::optional<std::int64_t> min_tq_events;                // >= 0
+  std::optional<std::int64_t> verify_connection_minutes;    // 5..1440
+  std::optional<std::int64_t> verify_reputation_minutes;    // 5..2880
+  std::optional<std::int64_t> raise_quiet_days;             // 1..90
+  std::optional<double> raise_max_deferral_rate;            // 0 < x < 1
+  std::optional<double> raise_fraction;                     // 0 < x <= 1
+  std::optional<std::int64_t> raise_min_step;               // 1..100, at most raise_max_step
+  std::optional<std::int64_t> raise_max_step;               // raise_min_step..1000
+  std::optional<std::int64_t> raise_min_daily_attempts;     // >= 0
+  std::optional<std::int64_t> raise_min_busy_days;          // 0..7
+  std::optional<std::string> connect_rate;                  // N/[M]{d|h|m|s}: "1/s", "100/5m"
+  std::optional<std::int64_t> retry_failed_change_minutes;  // 1..1440
+  std::map<std::string, IspCaps> caps;                      // by ISP name
+  bool operator==(const PolicyTable&) const = default;
+};
+
+// `top`'s values where it sets them, else `base`'s; caps merge per ISP and tier.
+PolicyTable overlay(const PolicyTable& base, const PolicyTable& top);
+
 struct PoolTable {
   std::string name;
   std::vector<std::string> vmtas;
   std::string tier = "medium";    // high, medium, low, warming
   std::vector<std::string> isps;  // empty: every ISP of the catalog
+  PolicyTable policy;             // [pool.policy]: on top of Config::policy
   std::int64_t line = 0;
 };
 
@@ -38,9 +88,14 @@ struct Config {
   std::string pmta_command = "/usr/sbin/pmta";
   std::vector<std::string> accounting = {"/var/log/pmta/acct-*.csv"};
   std::string fragments = "/etc/pmta/sluice";
+  std::string pmta_config = "/etc/pmta/config";  // read by `sluice check` only
+  std::int64_t pmta_timeout_seconds = 30;        // a pmta command running longer is killed
+  std::int64_t interval_seconds = 60;            // [run]: between two cycles of `sluice run`
+  bool dry_run = false;                          // [run]
   std::string database = "/var/lib/sluice/state.db";
   std::string overrides = "/etc/sluice/overrides.toml";
   std::int64_t bucket_seconds = 300;
+  PolicyTable policy;  // [policy]
   std::vector<PoolTable> pools;
   std::vector<IspTable> isps;
 };

@@ -28,7 +28,7 @@ double ratio(std::uint64_t part, std::uint64_t whole) {
 
 std::string percent(double rate) {
   char buf[32];
-  std::snprintf(buf, sizeof buf, "%.1f%%", rate * 100);
+  std::snprintf(buf, sizeof buf, "%.2f%%", rate * 100);
   return buf;
 }
 

@@ -1,8 +1,13 @@
 #include "state/sqlite_store.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
 
 #include <array>
+#include <optional>
 
 namespace sluice::state {
 
@@ -10,7 +15,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -37,11 +42,51 @@ constexpr std::array<const char*, 1> kMigrations = {
       PRIMARY KEY (start, pool, isp, source_ip, class)
     ) WITHOUT ROWID;
     )sql",
+    // The controller's state per (pool, ISP) and the audit trail of its decisions. Enums are
+    // stored by name so that the database reads without the code; times are Unix seconds, 0 for
+    // never. `figures` is JSON: the counts that triggered the decision.
+    R"sql(
+    CREATE TABLE pair_state (
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      max_smtp_out INTEGER NOT NULL,
+      tier TEXT NOT NULL,
+      phase TEXT NOT NULL,
+      last_safe INTEGER NOT NULL,
+      last_change_at INTEGER NOT NULL,
+      last_cut_at INTEGER NOT NULL,
+      last_raise_at INTEGER NOT NULL,
+      verify_until INTEGER NOT NULL,
+      verify_class TEXT NOT NULL,
+      last_failure_at INTEGER NOT NULL,
+      last_failure TEXT NOT NULL,
+      PRIMARY KEY (pool, isp)
+    ) WITHOUT ROWID;
+    CREATE TABLE decision (
+      id INTEGER PRIMARY KEY,
+      at INTEGER NOT NULL,
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      rule TEXT NOT NULL,
+      old_value INTEGER NOT NULL,
+      new_value INTEGER NOT NULL,
+      phase TEXT NOT NULL,
+      "trigger" TEXT NOT NULL,
+      reason TEXT NOT NULL,
+      figures TEXT NOT NULL,
+      applied INTEGER NOT NULL,
+      pmta_outcome TEXT NOT NULL
+    );
+    CREATE INDEX decision_by_pair ON decision (pool, isp, at);
+    CREATE INDEX decision_by_time ON decision (at);
+    )sql",
 };
 
 class Statement {
  public:
-  Statement(sqlite3* db, const char* sql) { rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
+  Statement(sqlite3* db, const char* sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
   ~Statement() { sqlite3_finalize(stmt_); }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
@@ -67,13 +112,46 @@ class Statement {
   int rc_;
 };
 
+std::string figures_json(const SignalFigures& f) {
+  nlohmann::json by_class = nlohmann::json::object();
+  for (int c = 0; c < kDeferralClassCount; ++c) {
+    by_class[std::string(to_string(static_cast<DeferralClass>(c)))] = f.by_class[c];
+  }
+  return nlohmann::json{{"attempts", f.attempts},
+                        {"deferrals", f.deferrals},
+                        {"throttle", f.throttle},
+                        {"throttle_tq", f.throttle_tq},
+                        {"by_class", by_class}}
+      .dump();
+}
+
+// Empty when `text` is not the JSON that figures_json writes.
+std::optional<SignalFigures> parse_figures(const std::string& text) {
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  SignalFigures f;
+  try {
+    f.attempts = j.at("attempts").get<std::uint64_t>();
+    f.deferrals = j.at("deferrals").get<std::uint64_t>();
+    f.throttle = j.at("throttle").get<std::uint64_t>();
+    f.throttle_tq = j.at("throttle_tq").get<std::uint64_t>();
+    for (const auto& [name, count] : j.at("by_class").items()) {
+      const std::optional<DeferralClass> c = parse_deferral_class(name);
+      if (!c) return std::nullopt;
+      f.by_class[static_cast<std::size_t>(*c)] = count.get<std::uint64_t>();
+    }
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  return f;
+}
+
 }  // namespace
 
 Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path) {
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(path.c_str(), &db,
-                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc =
+      sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = path + ": cannot open the state database: " +
                           (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -91,7 +169,72 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path
   return store;
 }
 
-SqliteStore::~SqliteStore() { sqlite3_close(db_); }
+namespace {
+
+// A path inside a file: URI; '%', '?' and '#' would otherwise end or change it.
+std::string uri_path(const std::string& path) {
+  std::string out;
+  for (const char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+Expected<std::unique_ptr<SqliteStore>> SqliteStore::open_read_only(const std::string& path) {
+  if (!exists(path)) {
+    // No database yet: an empty one in memory, so that nothing appears on disk.
+    sqlite3* db = nullptr;
+    if (sqlite3_open_v2(":memory:", &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX, nullptr) !=
+        SQLITE_OK) {
+      sqlite3_close(db);
+      return Error{path + ": cannot open an empty state in memory"};
+    }
+    std::unique_ptr<SqliteStore> store(new SqliteStore(db, path));
+    if (Status s = store->migrate(); !s) return s.error();
+    return store;
+  }
+  // Without a write-ahead log (no sluice writing now) "immutable" reads create no file at all;
+  // with one, a plain read-only connection sees the latest commits.
+  const std::string uri =
+      "file:" + uri_path(path) + (exists(path + "-wal") ? "?mode=ro" : "?immutable=1");
+  sqlite3* db = nullptr;
+  const int rc = sqlite3_open_v2(uri.c_str(), &db,
+                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
+                                 nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = path + ": cannot open the state database: " +
+                          (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_close(db);
+    return Error{message};
+  }
+  std::unique_ptr<SqliteStore> store(new SqliteStore(db, path));
+  sqlite3_busy_timeout(db, 5000);
+  const int version = store->schema_version();
+  if (version != latest_schema_version()) {
+    return Error{path + ": schema version " + std::to_string(version) + " where this sluice knows " +
+                 std::to_string(latest_schema_version()) +
+                 (version < latest_schema_version() ? ": run `sluice once` to upgrade it"
+                                                    : ": upgrade sluice")};
+  }
+  return store;
+}
+
+SqliteStore::~SqliteStore() {
+  sqlite3_close(db_);
+}
 
 Error SqliteStore::error(const std::string& what) const {
   return Error{path_ + ": " + what + ": " + sqlite3_errmsg(db_)};
@@ -107,7 +250,9 @@ Status SqliteStore::exec(const char* sql) {
   return ok_status();
 }
 
-int SqliteStore::latest_schema_version() { return static_cast<int>(kMigrations.size()); }
+int SqliteStore::latest_schema_version() {
+  return static_cast<int>(kMigrations.size());
+}
 
 int SqliteStore::schema_version() {
   Statement st(db_, "PRAGMA user_version");
@@ -159,18 +304,38 @@ Expected<std::vector<FileCheckpoint>> SqliteStore::load_checkpoints() {
   return out;
 }
 
+Status SqliteStore::transaction(const std::function<Status()>& body) {
+  if (Status s = exec("BEGIN IMMEDIATE"); !s) return s;
+  Status s = body();
+  if (s) s = exec("COMMIT");
+  // Also after a failed COMMIT: a busy one leaves the transaction open.
+  if (!s) (void)exec("ROLLBACK");
+  return s;
+}
+
 Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
                                 const std::vector<SignalBucket>& buckets) {
-  if (Status s = exec("BEGIN IMMEDIATE"); !s) return s;
-  auto rollback = [&](Error e) {
-    (void)exec("ROLLBACK");
-    return Status(std::move(e));
-  };
-  if (Status s = exec("DELETE FROM file_checkpoint"); !s) return rollback(s.error());
+  return transaction([&] { return write_read(checkpoints, buckets); });
+}
+
+Status SqliteStore::commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
+                                 const std::vector<SignalBucket>& buckets,
+                                 const std::vector<PairState>& pairs,
+                                 const std::vector<DecisionRecord>& decisions) {
+  return transaction([&]() -> Status {
+    if (Status s = write_read(checkpoints, buckets); !s) return s;
+    if (Status s = write_pairs(pairs); !s) return s;
+    return append_decisions(decisions);
+  });
+}
+
+Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,
+                               const std::vector<SignalBucket>& buckets) {
+  if (Status s = exec("DELETE FROM file_checkpoint"); !s) return s;
   Statement put(db_,
                 "INSERT INTO file_checkpoint (device, inode, head_hash, path, offset, line, header,"
                 " tail_hash, inside_long_line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  if (!put.ok()) return rollback(error("cannot store checkpoints"));
+  if (!put.ok()) return error("cannot store checkpoints");
   for (const FileCheckpoint& c : checkpoints) {
     put.bind(1, static_cast<std::int64_t>(c.identity.device));
     put.bind(2, static_cast<std::int64_t>(c.identity.inode));
@@ -181,7 +346,7 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
     put.bind(7, c.header);
     put.bind(8, static_cast<std::int64_t>(c.tail_hash));
     put.bind(9, std::int64_t{c.inside_long_line ? 1 : 0});
-    if (put.step() != SQLITE_DONE) return rollback(error("cannot store checkpoint of " + c.path));
+    if (put.step() != SQLITE_DONE) return error("cannot store checkpoint of " + c.path);
     put.reset();
   }
   Statement add(db_,
@@ -191,7 +356,7 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
                 " delivered = delivered + excluded.delivered, bounced = bounced + excluded.bounced,"
                 " deferred = deferred + excluded.deferred,"
                 " deferred_queue = deferred_queue + excluded.deferred_queue");
-  if (!add.ok()) return rollback(error("cannot store signal buckets"));
+  if (!add.ok()) return error("cannot store signal buckets");
   for (const SignalBucket& b : buckets) {
     add.bind(1, b.start);
     add.bind(2, b.pool);
@@ -202,10 +367,158 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
     add.bind(7, static_cast<std::int64_t>(b.counts.bounced));
     add.bind(8, static_cast<std::int64_t>(b.counts.deferred));
     add.bind(9, static_cast<std::int64_t>(b.counts.deferred_queue));
-    if (add.step() != SQLITE_DONE) return rollback(error("cannot store a signal bucket"));
+    if (add.step() != SQLITE_DONE) return error("cannot store a signal bucket");
     add.reset();
   }
-  return exec("COMMIT");
+  return ok_status();
+}
+
+Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
+  Statement put(
+      db_,
+      "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
+      " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
+      " last_failure_at, last_failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+      " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
+      " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
+      " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
+      " last_raise_at = excluded.last_raise_at, verify_until = excluded.verify_until,"
+      " verify_class = excluded.verify_class,"
+      " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure");
+  if (!put.ok()) return error("cannot store pair states");
+  for (const PairState& p : pairs) {
+    put.bind(1, p.pool);
+    put.bind(2, p.isp);
+    put.bind(3, std::int64_t{p.max_smtp_out});
+    put.bind(4, std::string(to_string(p.tier)));
+    put.bind(5, std::string(to_string(p.phase)));
+    put.bind(6, std::int64_t{p.last_safe});
+    put.bind(7, p.last_change_at);
+    put.bind(8, p.last_cut_at);
+    put.bind(9, p.last_raise_at);
+    put.bind(10, p.verify_until);
+    put.bind(11, std::string(to_string(p.verify_class)));
+    put.bind(12, p.last_failure_at);
+    put.bind(13, p.last_failure);
+    if (put.step() != SQLITE_DONE) {
+      return error("cannot store the state of " + p.pool + "/" + p.isp);
+    }
+    put.reset();
+  }
+  return ok_status();
+}
+
+Status SqliteStore::append_decisions(const std::vector<DecisionRecord>& decisions) {
+  Statement add(
+      db_,
+      "INSERT INTO decision (at, pool, isp, rule, old_value, new_value, phase, \"trigger\","
+      " reason, figures, applied, pmta_outcome)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  if (!add.ok()) return error("cannot store decisions");
+  for (const DecisionRecord& r : decisions) {
+    const Decision& d = r.decision;
+    add.bind(1, d.at);
+    add.bind(2, d.pool);
+    add.bind(3, d.isp);
+    add.bind(4, std::string(to_string(d.rule)));
+    add.bind(5, std::int64_t{d.old_value});
+    add.bind(6, std::int64_t{d.new_value});
+    add.bind(7, std::string(to_string(d.phase)));
+    add.bind(8, std::string(to_string(d.trigger)));
+    add.bind(9, d.reason);
+    add.bind(10, figures_json(d.figures));
+    add.bind(11, std::int64_t{r.applied ? 1 : 0});
+    add.bind(12, r.pmta_outcome);
+    if (add.step() != SQLITE_DONE) {
+      return error("cannot store the decision for " + d.pool + "/" + d.isp);
+    }
+    add.reset();
+  }
+  return ok_status();
+}
+
+Expected<std::vector<PairState>> SqliteStore::load_pairs() {
+  Statement st(db_,
+               "SELECT pool, isp, max_smtp_out, tier, phase, last_safe, last_change_at,"
+               " last_cut_at, last_raise_at, verify_until, verify_class, last_failure_at,"
+               " last_failure FROM pair_state ORDER BY pool, isp");
+  if (!st.ok()) return error("cannot read pair states");
+  std::vector<PairState> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    PairState p;
+    p.pool = st.text(0);
+    p.isp = st.text(1);
+    // An unknown name means another version or a hand edit; guessing would misstate the state.
+    const std::optional<Tier> tier = parse_tier(st.text(3));
+    const std::optional<Phase> phase = parse_phase(st.text(4));
+    const std::optional<DeferralClass> verify_class = parse_deferral_class(st.text(10));
+    if (!tier || !phase || !verify_class) {
+      return Error{path_ + ": the state of " + p.pool + "/" + p.isp + " has an unknown tier '" +
+                   st.text(3) + "', phase '" + st.text(4) + "' or class '" + st.text(10) + "'"};
+    }
+    p.max_smtp_out = static_cast<int>(st.integer(2));
+    p.tier = *tier;
+    p.phase = *phase;
+    p.last_safe = static_cast<int>(st.integer(5));
+    p.last_change_at = st.integer(6);
+    p.last_cut_at = st.integer(7);
+    p.last_raise_at = st.integer(8);
+    p.verify_until = st.integer(9);
+    p.verify_class = *verify_class;
+    p.last_failure_at = st.integer(11);
+    p.last_failure = st.text(12);
+    out.push_back(std::move(p));
+  }
+  if (rc != SQLITE_DONE) return error("cannot read pair states");
+  return out;
+}
+
+Expected<std::vector<DecisionRecord>> SqliteStore::history(const HistoryFilter& filter) {
+  // Only the filters in use enter the query, so that the indexes on (pool, isp, at) and (at)
+  // serve it.
+  std::string sql =
+      "SELECT id, at, pool, isp, rule, old_value, new_value, phase, \"trigger\", reason, figures,"
+      " applied, pmta_outcome FROM decision WHERE 1";
+  if (filter.pool) sql += " AND pool = ?";
+  if (filter.isp) sql += " AND isp = ?";
+  if (filter.since) sql += " AND at >= ?";
+  sql += " ORDER BY at, id";
+  Statement st(db_, sql.c_str());
+  if (!st.ok()) return error("cannot read decisions");
+  int index = 0;
+  if (filter.pool) st.bind(++index, *filter.pool);
+  if (filter.isp) st.bind(++index, *filter.isp);
+  if (filter.since) st.bind(++index, *filter.since);
+  std::vector<DecisionRecord> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    DecisionRecord r;
+    Decision& d = r.decision;
+    d.at = st.integer(1);
+    d.pool = st.text(2);
+    d.isp = st.text(3);
+    const std::optional<Rule> rule = parse_rule(st.text(4));
+    const std::optional<Phase> phase = parse_phase(st.text(7));
+    const std::optional<DeferralClass> trigger = parse_deferral_class(st.text(8));
+    const std::optional<SignalFigures> figures = parse_figures(st.text(10));
+    if (!rule || !phase || !trigger || !figures) {
+      return Error{path_ + ": decision " + std::to_string(st.integer(0)) +
+                   " has an unknown rule, phase or class, or malformed figures"};
+    }
+    d.rule = *rule;
+    d.old_value = static_cast<int>(st.integer(5));
+    d.new_value = static_cast<int>(st.integer(6));
+    d.phase = *phase;
+    d.trigger = *trigger;
+    d.reason = st.text(9);
+    d.figures = *figures;
+    r.applied = st.integer(11) != 0;
+    r.pmta_outcome = st.text(12);
+    out.push_back(std::move(r));
+  }
+  if (rc != SQLITE_DONE) return error("cannot read decisions");
+  return out;
 }
 
 Expected<std::vector<SignalBucket>> SqliteStore::buckets_since(UnixSeconds start) {

@@ -1,6 +1,7 @@
 #pragma once
 // The SQLite state database: WAL mode, a schema version with ordered migrations.
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -11,9 +12,12 @@ struct sqlite3;
 
 namespace sluice::state {
 
-class SqliteStore : public SignalStore {
+class SqliteStore : public StateStore {
  public:
   static Expected<std::unique_ptr<SqliteStore>> open(const std::string& path);
+  // For plan, status and history: never writes, never migrates, creates no file (a missing
+  // database reads as an empty one).
+  static Expected<std::unique_ptr<SqliteStore>> open_read_only(const std::string& path);
   ~SqliteStore() override;
   SqliteStore(const SqliteStore&) = delete;
   SqliteStore& operator=(const SqliteStore&) = delete;
@@ -27,11 +31,25 @@ class SqliteStore : public SignalStore {
   Expected<std::vector<SignalBucket>> buckets_since(UnixSeconds start) override;
   Status prune_buckets_before(UnixSeconds start) override;
 
+  // Ordered by pool, then ISP.
+  Expected<std::vector<PairState>> load_pairs() override;
+  Status commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
+                      const std::vector<SignalBucket>& buckets, const std::vector<PairState>& pairs,
+                      const std::vector<DecisionRecord>& decisions) override;
+  // Ordered by time, then by insertion; `since` is inclusive.
+  Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override;
+
  private:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   Status exec(const char* sql);
   Status migrate();
   Error error(const std::string& what) const;
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; any failure rolls everything back.
+  Status transaction(const std::function<Status()>& body);
+  Status write_read(const std::vector<FileCheckpoint>& checkpoints,
+                    const std::vector<SignalBucket>& buckets);
+  Status write_pairs(const std::vector<PairState>& pairs);
+  Status append_decisions(const std::vector<DecisionRecord>& decisions);
 
   sqlite3* db_;
   std::string path_;

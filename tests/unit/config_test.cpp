@@ -4,8 +4,10 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 
 namespace sluice::config {
@@ -281,6 +283,476 @@ TEST(IsValidName, SafeCharactersOnly) {
   for (const char* bad : {"", ".", "..", "a b", "a\nb", "a<b", "a>b", "a#b", "a/b", "a;b", "é"}) {
     EXPECT_FALSE(is_valid_name(bad)) << bad;
   }
+}
+
+// --- [pmta], [run] and [policy] ---
+
+TEST(Config, NewKeysDefaultWhenAbsent) {
+  const LoadResult result = load_string(kSample, "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const Config& c = *result.config;
+  EXPECT_EQ(c.pmta_config, "/etc/pmta/config");
+  EXPECT_EQ(c.pmta_timeout_seconds, 30);
+  EXPECT_EQ(c.interval_seconds, 60);
+  EXPECT_FALSE(c.dry_run);
+  // Only what the file sets: the defaults live in the controller.
+  EXPECT_EQ(c.policy, PolicyTable{});
+  EXPECT_EQ(c.pools.at(0).policy, PolicyTable{});
+}
+
+TEST(Config, PmtaAndRunKeys) {
+  const LoadResult result = load_string(R"([pmta]
+config = "/opt/pmta/config"
+timeout_seconds = 600
+[run]
+interval_seconds = 10
+dry_run = true
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->pmta_config, "/opt/pmta/config");
+  EXPECT_EQ(result.config->pmta_timeout_seconds, 600);
+  EXPECT_EQ(result.config->interval_seconds, 10);
+  EXPECT_TRUE(result.config->dry_run);
+}
+
+TEST(Config, EveryPolicyKey) {
+  const LoadResult result = load_string(R"([policy]
+cut_threshold = 0.04
+severe_threshold = 0.2
+cut_fraction = 0.25
+severe_cut_fraction = 0.6
+investigate_threshold = 0.07
+floor = 2
+window_minutes = 90
+min_attempts = 0
+min_tq_events = 15
+verify_connection_minutes = 45
+verify_reputation_minutes = 2880
+raise_quiet_days = 14
+raise_max_deferral_rate = 0.01
+raise_fraction = 1
+raise_min_step = 2
+raise_max_step = 3
+raise_min_daily_attempts = 500
+raise_min_busy_days = 0
+connect_rate = "100/5m"
+retry_failed_change_minutes = 10
+[policy.caps.gmail]
+high = [8, 12]
+warming = [1, 1]
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const PolicyTable& p = result.config->policy;
+  EXPECT_EQ(p.cut_threshold, 0.04);
+  EXPECT_EQ(p.severe_threshold, 0.2);
+  EXPECT_EQ(p.cut_fraction, 0.25);
+  EXPECT_EQ(p.severe_cut_fraction, 0.6);
+  EXPECT_EQ(p.investigate_threshold, 0.07);
+  EXPECT_EQ(p.floor, 2);
+  EXPECT_EQ(p.window_minutes, 90);
+  EXPECT_EQ(p.min_attempts, 0);
+  EXPECT_EQ(p.min_tq_events, 15);
+  EXPECT_EQ(p.verify_connection_minutes, 45);
+  EXPECT_EQ(p.verify_reputation_minutes, 2880);
+  EXPECT_EQ(p.raise_quiet_days, 14);
+  EXPECT_EQ(p.raise_max_deferral_rate, 0.01);
+  EXPECT_EQ(p.raise_fraction, 1.0);  // an integer where a float is meant
+  EXPECT_EQ(p.raise_min_step, 2);
+  EXPECT_EQ(p.raise_max_step, 3);
+  EXPECT_EQ(p.raise_min_daily_attempts, 500);
+  EXPECT_EQ(p.raise_min_busy_days, 0);
+  EXPECT_EQ(p.connect_rate, "100/5m");
+  EXPECT_EQ(p.retry_failed_change_minutes, 10);
+  ASSERT_EQ(p.caps.size(), 1u);
+  const IspCaps& gmail = p.caps.at("gmail");
+  EXPECT_EQ(gmail.high, (CapRange{8, 12}));
+  EXPECT_EQ(gmail.medium, std::nullopt);
+  EXPECT_EQ(gmail.low, std::nullopt);
+  EXPECT_EQ(gmail.warming, (CapRange{1, 1}));
+}
+
+TEST(Config, CapsInlineAndDottedForms) {
+  const LoadResult result = load_string(R"([policy]
+caps = { gmail = { high = [6, 10], medium = [3, 5] } }
+[[pool]]
+name = "bulk"
+[pool.policy]
+caps.outlook.low = [1, 2]
+caps.outlook.warming = [1, 2]
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const IspCaps& gmail = result.config->policy.caps.at("gmail");
+  EXPECT_EQ(gmail.high, (CapRange{6, 10}));
+  EXPECT_EQ(gmail.medium, (CapRange{3, 5}));
+  const IspCaps& outlook = result.config->pools.at(0).policy.caps.at("outlook");
+  EXPECT_EQ(outlook.low, (CapRange{1, 2}));
+  EXPECT_EQ(outlook.warming, (CapRange{1, 2}));
+}
+
+TEST(Config, PoolPolicyOverridesOnlyWhatItSets) {
+  const LoadResult result = load_string(R"([policy]
+cut_fraction = 0.4
+floor = 2
+connect_rate = "10/m"
+[policy.caps.gmail]
+high = [6, 10]
+medium = [3, 5]
+[[pool]]
+name = "warm"
+tier = "warming"
+[pool.policy]
+floor = 1
+raise_max_step = 1
+[pool.policy.caps.gmail]
+medium = [2, 4]
+[pool.policy.caps.yahoo]
+warming = [1, 2]
+[[pool]]
+name = "bulk"
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const Config& c = *result.config;
+  ASSERT_EQ(c.pools.size(), 2u);
+  // The pool's table holds its own keys only.
+  EXPECT_EQ(c.pools[0].policy.floor, 1);
+  EXPECT_EQ(c.pools[0].policy.cut_fraction, std::nullopt);
+  EXPECT_EQ(c.pools[1].policy, PolicyTable{});
+
+  const PolicyTable warm = overlay(c.policy, c.pools[0].policy);
+  EXPECT_EQ(warm.cut_fraction, 0.4);
+  EXPECT_EQ(warm.floor, 1);
+  EXPECT_EQ(warm.raise_max_step, 1);
+  EXPECT_EQ(warm.connect_rate, "10/m");
+  EXPECT_EQ(warm.cut_threshold, std::nullopt);  // set nowhere: the controller's default
+  EXPECT_EQ(warm.caps.at("gmail").high, (CapRange{6, 10}));
+  EXPECT_EQ(warm.caps.at("gmail").medium, (CapRange{2, 4}));
+  EXPECT_EQ(warm.caps.at("yahoo").warming, (CapRange{1, 2}));
+  EXPECT_EQ(warm.caps.at("yahoo").high, std::nullopt);
+
+  EXPECT_EQ(overlay(c.policy, c.pools[1].policy), c.policy);
+  EXPECT_EQ(overlay(PolicyTable{}, c.policy), c.policy);
+}
+
+TEST(Config, ConnectRateGrammar) {
+  for (const char* rate : {"1/s", "10/m", "100/5m", "50/h", "1000/d", "3/30s", "7/1h"}) {
+    const LoadResult result =
+        load_string(std::string("[policy]\nconnect_rate = \"") + rate + "\"\n", "sluice.toml");
+    ASSERT_TRUE(result.config.has_value()) << rate << ": " << result.error;
+    EXPECT_EQ(result.config->policy.connect_rate, rate);
+  }
+  for (const char* rate : {"", "1", "/s", "1/", "0/s", "1/0m", "1/w", "1/ s", "1 /s", "-1/s",
+                           "1.5/s", "1/s ", "s/1", "1//s", "1/5", "10000000000/s", "unlimited"}) {
+    EXPECT_EQ(error_of(std::string("[policy]\nconnect_rate = \"") + rate + "\"\n"),
+              std::string("sluice.toml:2: [policy] 'connect_rate' must be a rate "
+                          "N/[M]{d|h|m|s} such as 1/s, 10/m or 100/5m, not '") +
+                  rate + "'")
+        << rate;
+  }
+}
+
+TEST(Config, RangeBoundsAreAccepted) {
+  const LoadResult result = load_string(R"([pmta]
+timeout_seconds = 1
+[run]
+interval_seconds = 86400
+[policy]
+floor = 1000
+window_minutes = 5
+verify_connection_minutes = 1440
+verify_reputation_minutes = 5
+raise_quiet_days = 90
+raise_min_step = 100
+raise_max_step = 100
+raise_min_busy_days = 7
+retry_failed_change_minutes = 1440
+[policy.caps.x]
+high = [1000, 1000]
+low = [1, 1]
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_EQ(result.config->policy.raise_max_step, 100);
+}
+
+// The example documents every key with its default: it loads, and its commented [policy], once
+// uncommented, loads too and holds the documented defaults.
+TEST(Config, ExampleFileLoadsAndDocumentsTheDefaults) {
+  const std::string path = std::string(SLUICE_SOURCE_DIR) + "/examples/sluice.toml";
+  const LoadResult example = load_file(path);
+  ASSERT_TRUE(example.config.has_value()) << example.error;
+  EXPECT_EQ(example.config->pmta_config, "/etc/pmta/config");
+  EXPECT_EQ(example.config->pmta_timeout_seconds, 30);
+  EXPECT_EQ(example.config->interval_seconds, 60);
+  EXPECT_FALSE(example.config->dry_run);
+  EXPECT_EQ(example.config->policy, PolicyTable{});
+  const auto warm = std::find_if(example.config->pools.begin(), example.config->pools.end(),
+                                 [](const PoolTable& p) { return p.policy != PolicyTable{}; });
+  ASSERT_NE(warm, example.config->pools.end());
+  EXPECT_EQ(warm->name, "warmup-pool");
+
+  std::ifstream in(path);
+  std::string line;
+  std::string policy;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# [policy]") inside = true;
+    if (!inside) continue;
+    if (line.empty()) break;
+    policy += (line == "#" ? "" : line.substr(2)) + "\n";
+  }
+  const LoadResult uncommented = load_string(policy, "policy");
+  ASSERT_TRUE(uncommented.config.has_value()) << uncommented.error << "\n" << policy;
+  const PolicyTable& p = uncommented.config->policy;
+  EXPECT_EQ(p.cut_threshold, 0.05);
+  EXPECT_EQ(p.severe_threshold, 0.15);
+  EXPECT_EQ(p.cut_fraction, 0.30);
+  EXPECT_EQ(p.severe_cut_fraction, 0.50);
+  EXPECT_EQ(p.investigate_threshold, 0.05);
+  EXPECT_EQ(p.floor, 1);
+  EXPECT_EQ(p.window_minutes, 60);
+  EXPECT_EQ(p.min_attempts, 100);
+  EXPECT_EQ(p.min_tq_events, 20);
+  EXPECT_EQ(p.verify_connection_minutes, 30);
+  EXPECT_EQ(p.verify_reputation_minutes, 120);
+  EXPECT_EQ(p.raise_quiet_days, 7);
+  EXPECT_EQ(p.raise_max_deferral_rate, 0.02);
+  EXPECT_EQ(p.raise_fraction, 0.15);
+  EXPECT_EQ(p.raise_min_step, 1);
+  EXPECT_EQ(p.raise_max_step, 2);
+  EXPECT_EQ(p.raise_min_daily_attempts, 100);
+  EXPECT_EQ(p.raise_min_busy_days, 4);
+  EXPECT_EQ(p.connect_rate, "1/s");
+  EXPECT_EQ(p.retry_failed_change_minutes, 5);
+  ASSERT_TRUE(p.caps.contains("gmail"));
+  EXPECT_EQ(p.caps.at("gmail"),
+            (IspCaps{CapRange{6, 10}, CapRange{3, 5}, CapRange{1, 2}, CapRange{1, 3}}));
+}
+
+// --- Errors in [pmta], [run] and [policy] ---
+
+TEST(ConfigErrors, PmtaAndRunValues) {
+  EXPECT_EQ(error_of("[pmta]\nconfig = \"pmta/config\"\n"),
+            "sluice.toml:2: 'config' must be an absolute path, not 'pmta/config'");
+  EXPECT_EQ(error_of("[pmta]\ntimeout_seconds = 0\n"),
+            "sluice.toml:2: [pmta] 'timeout_seconds' must be an integer from 1 to 600, not 0");
+  EXPECT_EQ(error_of("[pmta]\n\ntimeout_seconds = 601\n"),
+            "sluice.toml:3: [pmta] 'timeout_seconds' must be an integer from 1 to 600, not 601");
+  EXPECT_EQ(error_of("[pmta]\ntimeout_seconds = \"30s\"\n"),
+            "sluice.toml:2: [pmta] 'timeout_seconds' must be an integer from 1 to 600, not '30s'");
+  EXPECT_EQ(error_of("[run]\ninterval_seconds = 9\n"),
+            "sluice.toml:2: [run] 'interval_seconds' must be an integer from 10 to 86400, not 9");
+  EXPECT_EQ(error_of("[run]\ninterval_seconds = 60.0\n"),
+            "sluice.toml:2: [run] 'interval_seconds' must be an integer from 10 to 86400, not "
+            "60.0");
+  EXPECT_EQ(error_of("[run]\ndry_run = \"yes\"\n"),
+            "sluice.toml:2: [run] 'dry_run' must be true or false, not 'yes'");
+  EXPECT_EQ(error_of("[run]\ndry_run = 0\n"),
+            "sluice.toml:2: [run] 'dry_run' must be true or false, not 0");
+  EXPECT_EQ(error_of("[run]\ninterval = 60\n"), "sluice.toml:2: unknown key 'interval' in [run]");
+  EXPECT_EQ(error_of("run = 60\n"), "sluice.toml:1: 'run' must be a table");
+}
+
+TEST(ConfigErrors, PolicyFractionOutOfRange) {
+  EXPECT_EQ(error_of(R"(
+[policy]
+cut_threshold = 0.05
+
+cut_fraction = 1.5
+)"),
+            "sluice.toml:5: [policy] 'cut_fraction' must be a number between 0 and 1, not 1.5");
+  for (const char* key :
+       {"cut_threshold", "severe_threshold", "cut_fraction", "severe_cut_fraction",
+        "investigate_threshold", "raise_max_deferral_rate"}) {
+    for (const char* value : {"0", "1", "1.0", "-0.1", "nan", "inf", "\"0.3\"", "true", "[0.3]"}) {
+      const std::string error = error_of(std::string("[policy]\n") + key + " = " + value + "\n");
+      EXPECT_THAT(error, StartsWith(std::string("sluice.toml:2: [policy] '") + key +
+                                    "' must be a number between 0 and 1, not "))
+          << key << " = " << value;
+    }
+  }
+  EXPECT_EQ(error_of("[policy]\nraise_fraction = 0\n"),
+            "sluice.toml:2: [policy] 'raise_fraction' must be a number above 0 and at most 1, "
+            "not 0");
+  EXPECT_EQ(error_of("[policy]\nraise_fraction = 1.01\n"),
+            "sluice.toml:2: [policy] 'raise_fraction' must be a number above 0 and at most 1, "
+            "not 1.01");
+  EXPECT_EQ(error_of("[policy]\ncut_fraction = \"0.3\"\n"),
+            "sluice.toml:2: [policy] 'cut_fraction' must be a number between 0 and 1, not '0.3'");
+  EXPECT_EQ(error_of("[policy]\ncut_fraction = [0.3]\n"),
+            "sluice.toml:2: [policy] 'cut_fraction' must be a number between 0 and 1, not [0.3]");
+}
+
+TEST(ConfigErrors, PolicyIntegerOutOfRangeOrNotAnInteger) {
+  struct Case {
+    const char* key;
+    const char* bad;
+    const char* range;
+  };
+  for (const Case& c : {Case{"floor", "0", "from 1 to 1000"},
+                        Case{"floor", "1001", "from 1 to 1000"},
+                        Case{"floor", "1.0", "from 1 to 1000"},
+                        Case{"window_minutes", "4", "from 5 to 1440"},
+                        Case{"window_minutes", "1441", "from 5 to 1440"},
+                        Case{"min_attempts", "-1", "of at least 0"},
+                        Case{"min_tq_events", "-1", "of at least 0"},
+                        Case{"min_tq_events", "\"20\"", "of at least 0"},
+                        Case{"verify_connection_minutes", "4", "from 5 to 1440"},
+                        Case{"verify_connection_minutes", "1441", "from 5 to 1440"},
+                        Case{"verify_reputation_minutes", "4", "from 5 to 2880"},
+                        Case{"verify_reputation_minutes", "2881", "from 5 to 2880"},
+                        Case{"raise_quiet_days", "0", "from 1 to 90"},
+                        Case{"raise_quiet_days", "91", "from 1 to 90"},
+                        Case{"raise_min_step", "0", "from 1 to 100"},
+                        Case{"raise_min_step", "101", "from 1 to 100"},
+                        Case{"raise_max_step", "0", "from 1 to 1000"},
+                        Case{"raise_max_step", "1001", "from 1 to 1000"},
+                        Case{"raise_min_daily_attempts", "-5", "of at least 0"},
+                        Case{"raise_min_busy_days", "-1", "from 0 to 7"},
+                        Case{"raise_min_busy_days", "8", "from 0 to 7"},
+                        Case{"retry_failed_change_minutes", "0", "from 1 to 1440"},
+                        Case{"retry_failed_change_minutes", "1441", "from 1 to 1440"}}) {
+    const std::string shown_value = std::string(c.bad) == "\"20\"" ? "'20'" : c.bad;
+    EXPECT_EQ(error_of(std::string("[policy]\n") + c.key + " = " + c.bad + "\n"),
+              std::string("sluice.toml:2: [policy] '") + c.key + "' must be an integer " + c.range +
+                  ", not " + shown_value)
+        << c.key << " = " << c.bad;
+  }
+}
+
+TEST(ConfigErrors, PolicyUnknownKeys) {
+  EXPECT_EQ(error_of("[policy]\ncut_threshold = 0.05\ncut_percent = 30\n"),
+            "sluice.toml:3: unknown key 'cut_percent' in [policy]");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\n[pool.policy]\nflor = 2\n"),
+            "sluice.toml:4: pool 'bulk': unknown key 'flor' in [pool.policy]");
+  EXPECT_EQ(error_of("[policy.caps.gmail]\nhigh = [6, 10]\nplatinum = [1, 2]\n"),
+            "sluice.toml:3: unknown key 'platinum' in [policy.caps.gmail]");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\n[pool.policy.caps.gmail]\nhi = [1, 2]\n"),
+            "sluice.toml:4: pool 'bulk': unknown key 'hi' in [pool.policy.caps.gmail]");
+}
+
+TEST(ConfigErrors, PolicyWrongTableTypes) {
+  EXPECT_EQ(error_of("policy = 5\n"), "sluice.toml:1: 'policy' must be a table");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\npolicy = \"strict\"\n"),
+            "sluice.toml:3: 'policy' must be a table");
+  EXPECT_EQ(error_of("[policy]\ncaps = [6, 10]\n"),
+            "sluice.toml:2: [policy] 'caps' must be a table of ISPs, not [6, 10]");
+  EXPECT_EQ(error_of("[policy]\ncaps = { gmail = [6, 10] }\n"),
+            "sluice.toml:2: [policy.caps] 'gmail' must be a table of tiers, not [6, 10]");
+}
+
+TEST(ConfigErrors, PoolPolicyErrorsNameThePool) {
+  EXPECT_EQ(error_of(R"([[pool]]
+name = "bulk"
+vmtas = ["bulk-1"]
+[pool.policy]
+floor = 0
+)"),
+            "sluice.toml:5: pool 'bulk': [pool.policy] 'floor' must be an integer from 1 to "
+            "1000, not 0");
+  // The second pool's table is its own: the error names it, at its line.
+  EXPECT_EQ(error_of(R"([[pool]]
+name = "a"
+[pool.policy]
+cut_fraction = 0.4
+[[pool]]
+name = "b"
+[pool.policy]
+cut_fraction = 0
+)"),
+            "sluice.toml:8: pool 'b': [pool.policy] 'cut_fraction' must be a number between 0 "
+            "and 1, not 0");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"a\"\n[pool.policy.caps.gmail]\nhigh = [0, 3]\n"),
+            "sluice.toml:4: pool 'a': [pool.policy.caps.gmail] 'high' must be [start, cap] with "
+            "1 <= start <= cap <= 1000, not [0, 3]");
+}
+
+TEST(ConfigErrors, SevereThresholdMustBeAboveCutThreshold) {
+  EXPECT_EQ(error_of("[policy]\ncut_threshold = 0.1\nsevere_threshold = 0.1\n"),
+            "sluice.toml:3: [policy] 'severe_threshold' must be above 'cut_threshold' (0.1), "
+            "not 0.1");
+  // One side set: checked against the other side's default (cut 0.05, severe 0.15).
+  EXPECT_EQ(error_of("[policy]\ncut_threshold = 0.2\n"),
+            "sluice.toml:2: [policy] 'cut_threshold' must be below 'severe_threshold' (0.15), "
+            "not 0.2");
+  EXPECT_EQ(error_of("[policy]\nsevere_threshold = 0.04\n"),
+            "sluice.toml:2: [policy] 'severe_threshold' must be above 'cut_threshold' (0.05), "
+            "not 0.04");
+  // A pool is checked on top of [policy]; the key it sets is the one named.
+  EXPECT_EQ(error_of(R"([policy]
+severe_threshold = 0.3
+cut_threshold = 0.2
+[[pool]]
+name = "bulk"
+[pool.policy]
+severe_threshold = 0.15
+)"),
+            "sluice.toml:7: pool 'bulk': [pool.policy] 'severe_threshold' must be above "
+            "'cut_threshold' (0.2), not 0.15");
+  const LoadResult fine = load_string(R"([policy]
+severe_threshold = 0.3
+cut_threshold = 0.2
+[[pool]]
+name = "bulk"
+[pool.policy]
+cut_threshold = 0.25
+)",
+                                      "sluice.toml");
+  EXPECT_TRUE(fine.config.has_value()) << fine.error;
+}
+
+TEST(ConfigErrors, RaiseMaxStepMustNotBeBelowRaiseMinStep) {
+  EXPECT_EQ(error_of("[policy]\nraise_min_step = 3\nraise_max_step = 2\n"),
+            "sluice.toml:3: [policy] 'raise_max_step' must be at least 'raise_min_step' (3), "
+            "not 2");
+  EXPECT_EQ(error_of("[policy]\nraise_min_step = 3\n"),
+            "sluice.toml:2: [policy] 'raise_min_step' must be at most 'raise_max_step' (2), "
+            "not 3");
+  EXPECT_EQ(error_of(R"([policy]
+raise_max_step = 5
+[[pool]]
+name = "bulk"
+[pool.policy]
+raise_min_step = 6
+)"),
+            "sluice.toml:6: pool 'bulk': [pool.policy] 'raise_min_step' must be at most "
+            "'raise_max_step' (5), not 6");
+  const LoadResult equal =
+      load_string("[policy]\nraise_min_step = 2\nraise_max_step = 2\n", "sluice.toml");
+  EXPECT_TRUE(equal.config.has_value()) << equal.error;
+}
+
+TEST(ConfigErrors, CapsValidation) {
+  const std::string where = "sluice.toml:3: [policy.caps.gmail] 'high' must be ";
+  const std::string range = "[start, cap] with 1 <= start <= cap <= 1000, not ";
+  const std::string shape = "[start, cap], two integers, not ";
+  const auto caps_error = [](const std::string& value) {
+    return error_of("[policy]\n[policy.caps.gmail]\nhigh = " + value + "\n");
+  };
+  EXPECT_EQ(caps_error("[10, 6]"), where + range + "[10, 6]");
+  EXPECT_EQ(caps_error("[0, 6]"), where + range + "[0, 6]");
+  EXPECT_EQ(caps_error("[6, 1001]"), where + range + "[6, 1001]");
+  EXPECT_EQ(caps_error("[-1, -1]"), where + range + "[-1, -1]");
+  EXPECT_EQ(caps_error("[6]"), where + shape + "[6]");
+  EXPECT_EQ(caps_error("[6, 10, 12]"), where + shape + "[6, 10, 12]");
+  EXPECT_EQ(caps_error("[6.0, 10]"), where + shape + "[6.0, 10]");
+  EXPECT_EQ(caps_error("[\"6\", \"10\"]"), where + shape + "['6', '10']");
+  EXPECT_EQ(caps_error("10"), where + shape + "10");
+  EXPECT_EQ(caps_error("{ start = 6, cap = 10 }"), where + shape + "a table");
+  EXPECT_EQ(caps_error("[]"), where + shape + "[]");
+}
+
+TEST(ConfigErrors, CapsIspNameOutsideTheSafeCharacters) {
+  EXPECT_EQ(error_of("[policy.caps.\"g mail\"]\nhigh = [6, 10]\n"),
+            "sluice.toml:1: [policy.caps] ISP name 'g mail' is not [A-Za-z0-9._-]+");
+  EXPECT_EQ(error_of("[policy]\ncaps = { \"g<mail\" = { high = [6, 10] } }\n"),
+            "sluice.toml:2: [policy.caps] ISP name 'g<mail' is not [A-Za-z0-9._-]+");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"a\"\n[pool.policy.caps.\"x\\ny\"]\nlow = [1, 1]\n"),
+            "sluice.toml:3: pool 'a': [pool.policy.caps] ISP name 'x\\ny' is not "
+            "[A-Za-z0-9._-]+");
 }
 
 // --- Reading from a file ---

@@ -1,0 +1,511 @@
+#include "cli/loop_commands.h"
+
+#include <fnmatch.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "adapters/accounting_reader.h"
+#include "adapters/command_runner.h"
+#include "adapters/fragment_files.h"
+#include "adapters/system_clock.h"
+#include "adapters/time_parse.h"
+#include "cli/diff.h"
+#include "controller/estimator.h"
+#include "state/sqlite_store.h"
+#include "state/writer_lock.h"
+
+namespace sluice::cli {
+
+namespace {
+
+using Json = nlohmann::ordered_json;
+constexpr int kRuntimeError = 1;
+
+int fail(const std::string& message) {
+  std::fprintf(stderr, "sluice: error: %s\n", message.c_str());
+  return kRuntimeError;
+}
+
+// Time flows from --now on, for replays: now = given + (system now - start).
+class ShiftedClock : public Clock {
+ public:
+  explicit ShiftedClock(UnixSeconds start) : start_(start), system_start_(system_.now()) {}
+  UnixSeconds now() const override { return start_ + (system_.now() - system_start_); }
+
+ private:
+  adapters::SystemClock system_;
+  UnixSeconds start_;
+  UnixSeconds system_start_;
+};
+
+// Configuration and everything derived from it.
+struct Setup {
+  config::Config config;
+  std::shared_ptr<const IspCatalog> catalog;
+  std::vector<ManagedPair> pairs;
+  UnixSeconds now = 0;
+};
+
+Expected<Setup> load_setup(const GlobalOptions& global) {
+  Setup s;
+  Expected<config::Config> config = load_config(global);
+  if (!config) return config.error();
+  s.config = std::move(*config);
+  Expected<std::shared_ptr<const IspCatalog>> catalog = build_catalog(s.config);
+  if (!catalog) return catalog.error();
+  s.catalog = *catalog;
+  Expected<std::vector<ManagedPair>> pairs = managed_pairs(s.config, *s.catalog);
+  if (!pairs) return pairs.error();
+  s.pairs = std::move(*pairs);
+  Expected<UnixSeconds> now = resolve_now(global);
+  if (!now) return now.error();
+  s.now = *now;
+  return s;
+}
+
+std::string rate_text(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f%%", rate * 100);
+  return buf;
+}
+
+std::string decision_line(const Decision& d) {
+  std::string line = format_time(d.at) + " " + d.pool + "/" + d.isp + " " +
+                     std::string(to_string(d.rule));
+  if (d.changes_value() || d.rule == Rule::initial) {
+    line += " " + std::to_string(d.old_value) + " -> " + std::to_string(d.new_value);
+  }
+  return line + ": " + d.reason;
+}
+
+Json figures_json(const SignalFigures& f) {
+  Json by_class = Json::object();
+  for (int c = 1; c < kDeferralClassCount; ++c) {
+    by_class[std::string(to_string(static_cast<DeferralClass>(c)))] = f.by_class[c];
+  }
+  return {{"attempts", f.attempts},
+          {"deferrals", f.deferrals},
+          {"throttle", f.throttle},
+          {"throttle_tq", f.throttle_tq},
+          {"by_class", by_class}};
+}
+
+Json decision_json(const Decision& d) {
+  return {{"at", format_time(d.at)},      {"pool", d.pool},
+          {"isp", d.isp},                  {"rule", to_string(d.rule)},
+          {"old_value", d.old_value},      {"new_value", d.new_value},
+          {"phase", to_string(d.phase)},   {"trigger", to_string(d.trigger)},
+          {"reason", d.reason},            {"figures", figures_json(d.figures)}};
+}
+
+// One cycle with the real adapters. `mode` plan opens nothing for writing.
+int cycle(const GlobalOptions& global, CycleMode mode) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  const config::Config& config = setup->config;
+
+  std::optional<state::WriterLock> lock;
+  if (mode != CycleMode::plan) {
+    Expected<state::WriterLock> acquired = state::WriterLock::acquire(config.database);
+    if (!acquired) return fail(acquired.error().message);
+    lock.emplace(std::move(*acquired));
+  }
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      mode == CycleMode::plan ? state::SqliteStore::open_read_only(config.database)
+                              : state::SqliteStore::open(config.database);
+  if (!store) return fail(store.error().message);
+
+  adapters::AccountingFiles source(config.accounting);
+  adapters::FragmentFiles fragments(config.fragments);
+  adapters::ProcessRunner runner;
+  adapters::FixedClock clock(setup->now);
+  Controller controller(source, **store, fragments, runner, clock, setup->catalog,
+                        build_pool_map(config), setup->pairs, loop_settings(config));
+  Expected<CycleReport> report = controller.run_cycle(mode);
+  if (!report) return fail(report.error().message);
+
+  for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
+  if (global.json) {
+    Json out;
+    out["now"] = format_time(report->now);
+    out["mode"] = mode == CycleMode::apply ? "apply" : mode == CycleMode::dry_run ? "dry-run" : "plan";
+    out["records_read"] = report->read.records;
+    Json decisions = Json::array();
+    for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
+    out["decisions"] = decisions;
+    Json changes = Json::array();
+    for (const FragmentChange& c : report->changes) {
+      changes.push_back({{"path", c.path},
+                         {"diff", unified_diff(c.before.value_or(""), c.after, c.path, c.path)}});
+    }
+    out["changes"] = changes;
+    out["reloaded"] = report->reloaded;
+    out["pmta"] = report->pmta_outcome;
+    std::printf("%s\n", out.dump(2).c_str());
+  } else {
+    for (const Decision& d : report->decisions) {
+      std::printf("%s%s\n", decision_line(d).c_str(),
+                  mode == CycleMode::apply ? "" : " (not applied)");
+    }
+    if (mode == CycleMode::plan) {
+      for (const FragmentChange& c : report->changes) {
+        const std::string from = c.before ? c.path : "/dev/null";
+        std::printf("%s", unified_diff(c.before.value_or(""), c.after, from, c.path).c_str());
+      }
+    }
+    if (report->decisions.empty()) {
+      std::printf("%s: no change (%llu new records)\n", format_time(report->now).c_str(),
+                  static_cast<unsigned long long>(report->read.records));
+    }
+    if (!report->changes.empty() && mode == CycleMode::apply) {
+      std::printf("pmta: %s\n", report->pmta_outcome.c_str());
+    }
+  }
+  if (report->pmta_failed) {
+    return fail("the change was not applied: " + report->pmta_outcome +
+                "; the previous fragments are back in place");
+  }
+  return 0;
+}
+
+Expected<UnixSeconds> parse_interval(const std::string& text) {
+  if (std::optional<UnixSeconds> d = adapters::parse_duration(text); d && *d >= 1) return *d;
+  return Error{"--interval: '" + text + "' is not a duration such as 60s or 5m"};
+}
+
+}  // namespace
+
+int run_once(const GlobalOptions& global, bool dry_run) {
+  return cycle(global, dry_run ? CycleMode::dry_run : CycleMode::apply);
+}
+
+int run_plan(const GlobalOptions& global) { return cycle(global, CycleMode::plan); }
+
+int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval_text) {
+  // Signals are taken synchronously between cycles: a cycle always finishes.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  Expected<state::WriterLock> lock = state::WriterLock::acquire(setup->config.database);
+  if (!lock) return fail(lock.error().message);
+
+  UnixSeconds interval = setup->config.interval_seconds;
+  if (!interval_text.empty()) {
+    Expected<UnixSeconds> parsed = parse_interval(interval_text);
+    if (!parsed) return fail(parsed.error().message);
+    interval = *parsed;
+  }
+  const bool dry = dry_run || setup->config.dry_run;
+  std::unique_ptr<Clock> clock;
+  if (global.now.empty()) {
+    clock = std::make_unique<adapters::SystemClock>();
+  } else {
+    clock = std::make_unique<ShiftedClock>(setup->now);
+  }
+
+  while (true) {
+    Expected<std::unique_ptr<state::SqliteStore>> store =
+        state::SqliteStore::open(setup->config.database);
+    if (!store) return fail(store.error().message);
+    adapters::AccountingFiles source(setup->config.accounting);
+    adapters::FragmentFiles fragments(setup->config.fragments);
+    adapters::ProcessRunner runner;
+    Controller controller(source, **store, fragments, runner, *clock, setup->catalog,
+                          build_pool_map(setup->config), setup->pairs,
+                          loop_settings(setup->config));
+    Expected<CycleReport> report = controller.run_cycle(dry ? CycleMode::dry_run : CycleMode::apply);
+    if (!report) {
+      spdlog::error("cycle failed: {}", report.error().message);
+    } else {
+      for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
+      if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);
+      spdlog::info("cycle at {}: {} records, {} decisions{}", format_time(report->now),
+                   report->read.records, report->decisions.size(), dry ? " (dry run)" : "");
+    }
+    const timespec wait{static_cast<time_t>(interval), 0};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig == SIGTERM || sig == SIGINT) {
+      spdlog::info("stopping on signal {}", sig);
+      return 0;
+    }
+    if (sig == SIGHUP) {
+      Expected<Setup> reloaded = load_setup(global);
+      if (reloaded) {
+        setup->config = std::move(reloaded->config);
+        setup->catalog = reloaded->catalog;
+        setup->pairs = std::move(reloaded->pairs);
+        spdlog::info("configuration re-read");
+      } else {
+        spdlog::error("configuration kept: {}", reloaded.error().message);
+      }
+    }
+  }
+}
+
+int run_status(const GlobalOptions& global) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      state::SqliteStore::open_read_only(setup->config.database);
+  if (!store) return fail(store.error().message);
+  Expected<std::vector<PairState>> pairs = (*store)->load_pairs();
+  if (!pairs) return fail(pairs.error().message);
+  const UnixSeconds now = setup->now;
+  Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - 86400);
+  if (!buckets) return fail(buckets.error().message);
+  const auto series = series_by_pair(*buckets);
+  Expected<std::vector<DecisionRecord>> history = (*store)->history({});
+  if (!history) return fail(history.error().message);
+
+  Json rows = Json::array();
+  std::string text;
+  char line[512];
+  std::snprintf(line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", "POOL", "ISP", "MAX",
+                "TIER(CAP)", "PHASE", "DEF 1H", "DEF 24H", "LAST CHANGE");
+  text += line;
+  for (const ManagedPair& pair : setup->pairs) {
+    PairState state = initial_state(pair.pool, pair.isp, pair.tier, std::nullopt, pair.policy);
+    bool seen = false;
+    for (const PairState& s : *pairs) {
+      if (s.pool == pair.pool && s.isp == pair.isp) {
+        state = s;
+        seen = true;
+      }
+    }
+    const TierRange range = range_for(pair.policy, pair.isp, pair.tier);
+    static const std::vector<PairBucket> kNone;
+    const auto found = series.find({pair.pool, pair.isp});
+    const auto& pair_series = found == series.end() ? kNone : found->second;
+    const PairSignals hour = summarize(pair_series, now - 3600, now, pair.policy);
+    const PairSignals day = summarize(pair_series, now - 86400, now, pair.policy);
+    const DecisionRecord* last = nullptr;
+    for (const DecisionRecord& r : *history) {
+      if (r.decision.pool == pair.pool && r.decision.isp == pair.isp && r.applied &&
+          r.decision.changes_value()) {
+        last = &r;
+      }
+    }
+    Json row;
+    row["pool"] = pair.pool;
+    row["isp"] = pair.isp;
+    row["max_smtp_out"] = seen ? Json(state.max_smtp_out) : Json();
+    row["tier"] = to_string(pair.tier);
+    row["cap"] = range.cap;
+    row["phase"] = seen ? std::string(to_string(state.phase)) : "new";
+    row["deferral_rate_1h"] = hour.window.deferral_rate();
+    row["deferral_rate_24h"] = day.window.deferral_rate();
+    row["throttle_rate_1h"] = hour.window.throttle_rate();
+    Json last_change;
+    if (last != nullptr) {
+      last_change = {{"at", format_time(last->decision.at)},
+                     {"from", last->decision.old_value},
+                     {"to", last->decision.new_value},
+                     {"rule", to_string(last->decision.rule)},
+                     {"why", last->decision.reason}};
+    }
+    row["last_change"] = last_change;
+    Json next_raise;
+    if (seen && state.phase == Phase::steady && state.max_smtp_out < range.cap) {
+      next_raise = format_time(std::max(now, state.last_change_at + pair.policy.raise_quiet_seconds));
+    }
+    row["next_raise_at"] = next_raise;
+    row["last_failure"] = state.last_failure.empty() ? Json() : Json(state.last_failure);
+    row["vmta_overrides"] = Json::object();
+    rows.push_back(row);
+    std::snprintf(line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", pair.pool.c_str(),
+                  pair.isp.c_str(), seen ? std::to_string(state.max_smtp_out).c_str() : "-",
+                  (std::string(to_string(pair.tier)) + "(" + std::to_string(range.cap) + ")").c_str(),
+                  row["phase"].get<std::string>().c_str(),
+                  rate_text(hour.window.deferral_rate()).c_str(),
+                  rate_text(day.window.deferral_rate()).c_str(),
+                  last ? (format_time(last->decision.at) + " " +
+                          std::to_string(last->decision.old_value) + "->" +
+                          std::to_string(last->decision.new_value) + " " +
+                          std::string(to_string(last->decision.rule)))
+                             .c_str()
+                       : "-");
+    text += line;
+  }
+  if (global.json) {
+    std::printf("%s\n", Json{{"pools", rows}}.dump(2).c_str());
+  } else {
+    std::fputs(text.c_str(), stdout);
+  }
+  return 0;
+}
+
+int run_history(const GlobalOptions& global, const HistoryArgs& args) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  HistoryFilter filter;
+  if (!args.pool.empty()) filter.pool = args.pool;
+  if (!args.isp.empty()) filter.isp = args.isp;
+  if (!args.since.empty()) {
+    Expected<UnixSeconds> since = resolve_time(args.since, setup->now, "--since");
+    if (!since) return fail(since.error().message);
+    filter.since = *since;
+  }
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      state::SqliteStore::open_read_only(setup->config.database);
+  if (!store) return fail(store.error().message);
+  Expected<std::vector<DecisionRecord>> history = (*store)->history(filter);
+  if (!history) return fail(history.error().message);
+  if (global.json) {
+    Json out = Json::array();
+    for (const DecisionRecord& r : *history) {
+      Json j = decision_json(r.decision);
+      j["applied"] = r.applied;
+      j["pmta"] = r.pmta_outcome;
+      out.push_back(j);
+    }
+    std::printf("%s\n", Json{{"decisions", out}}.dump(2).c_str());
+    return 0;
+  }
+  for (const DecisionRecord& r : *history) {
+    std::printf("%s [%s]\n", decision_line(r.decision).c_str(),
+                r.applied ? r.pmta_outcome.c_str() : ("not applied: " + r.pmta_outcome).c_str());
+  }
+  return 0;
+}
+
+namespace {
+
+// Include lines of a PowerMTA configuration, following nothing (the main file is enough to
+// tell whether the operator added sluice's lines).
+std::vector<std::string> include_targets(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string keyword, target;
+    if (words >> keyword >> target && keyword == "include") out.push_back(target);
+  }
+  return out;
+}
+
+bool records_deferrals(const std::string& text) {
+  std::istringstream in(text);
+  std::string line;
+  bool in_acct = false;
+  while (std::getline(in, line)) {
+    if (line.find("<acct-file") != std::string::npos) in_acct = true;
+    if (line.find("</acct-file>") != std::string::npos) in_acct = false;
+    std::istringstream words(line);
+    std::string keyword, value;
+    if (in_acct && words >> keyword >> value && keyword == "records") {
+      std::set<std::string> types;
+      std::istringstream list(value);
+      std::string item;
+      while (std::getline(list, item, ',')) types.insert(item);
+      if (types.contains("t") && types.contains("tq")) return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+int run_check(const GlobalOptions& global) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) {
+    std::printf("FAIL configuration: %s\n", setup.error().message.c_str());
+    return kRuntimeError;
+  }
+  const config::Config& c = setup->config;
+  std::vector<std::string> problems;
+  std::vector<std::string> notes;
+  notes.push_back("configuration " + (c.source.empty() ? std::string("(built-in defaults)") : c.source) +
+                  ": " + std::to_string(setup->pairs.size()) + " managed (pool, ISP) pairs");
+  struct stat st {};
+  if (::stat(c.fragments.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    problems.push_back("fragment directory " + c.fragments + " does not exist (mkdir -p it)");
+  } else if (::access(c.fragments.c_str(), W_OK) != 0) {
+    problems.push_back("fragment directory " + c.fragments + " is not writable");
+  }
+  if (::access(c.pmta_command.c_str(), X_OK) != 0) {
+    problems.push_back("pmta command " + c.pmta_command + " is missing or not executable");
+  }
+  const std::string db_dir = c.database.substr(0, c.database.rfind('/'));
+  if (::access(db_dir.empty() ? "/" : db_dir.c_str(), W_OK) != 0) {
+    problems.push_back("state directory " + db_dir + " is missing or not writable");
+  }
+  Expected<std::vector<std::string>> files = adapters::expand_globs(c.accounting);
+  if (!files || files->empty()) {
+    notes.push_back("no accounting file matches the [pmta] accounting globs yet");
+  }
+  std::ifstream pmta_config(c.pmta_config);
+  if (!pmta_config) {
+    notes.push_back("cannot read " + c.pmta_config + ": include and <acct-file> checks skipped");
+  } else {
+    std::stringstream text;
+    text << pmta_config.rdbuf();
+    const std::vector<std::string> targets = include_targets(text.str());
+    adapters::FragmentFiles fragments(c.fragments);
+    for (const ManagedPair& pair : setup->pairs) {
+      const std::string path = fragments.path(pair.pool, pair.isp);
+      const bool included = std::any_of(targets.begin(), targets.end(), [&](const std::string& t) {
+        return ::fnmatch(t.c_str(), path.c_str(), FNM_PATHNAME) == 0;
+      });
+      if (!included) problems.push_back(c.pmta_config + " does not include " + path);
+    }
+    if (!records_deferrals(text.str())) {
+      problems.push_back(c.pmta_config +
+                         ": no <acct-file> records t and tq (add `records d,b,t,tq`): sluice "
+                         "would see no deferrals");
+    }
+  }
+  for (const std::string& n : notes) std::printf("ok   %s\n", n.c_str());
+  for (const std::string& p : problems) std::printf("FAIL %s\n", p.c_str());
+  return problems.empty() ? 0 : kRuntimeError;
+}
+
+int run_init(const GlobalOptions& global) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  const config::Config& c = setup->config;
+  adapters::FragmentFiles fragments(c.fragments);
+  std::string out;
+  out += "# 1. Log deferrals: sluice reads t and tq records (PowerMTA's default is d,b only).\n";
+  out += "<acct-file /var/log/pmta/acct.csv>\n    records d,b,t,tq\n    move-interval 1d\n"
+         "    max-size 250M\n</acct-file>\n\n";
+  out += "# 2. Include each generated fragment inside the pool's <domain> blocks. sluice writes\n"
+         "#    them before its first reload; `sluice once` creates them.\n";
+  const std::vector<IspSpec> specs = isp_specs(c);
+  std::string pool;
+  for (const ManagedPair& pair : setup->pairs) {
+    if (pair.pool != pool) {
+      if (!pool.empty()) out += "</virtual-mta-pool>\n\n";
+      pool = pair.pool;
+      out += "<virtual-mta-pool " + pool + ">\n";
+    }
+    std::vector<std::string> domains;
+    for (const IspSpec& spec : specs) {
+      if (spec.name == pair.isp) domains = spec.domains;
+    }
+    if (domains.empty()) domains.push_back("*");
+    for (const std::string& domain : domains) {
+      out += "    <domain " + domain + ">\n        include " + fragments.path(pair.pool, pair.isp) +
+             "\n    </domain>\n";
+    }
+  }
+  if (!pool.empty()) out += "</virtual-mta-pool>\n";
+  std::fputs(out.c_str(), stdout);
+  return 0;
+}
+
+}  // namespace sluice::cli

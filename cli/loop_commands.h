@@ -1,0 +1,24 @@
+#pragma once
+// The commands of the control loop: once, plan, run, status, history, check, init.
+
+#include <string>
+
+#include "cli/setup.h"
+
+namespace sluice::cli {
+
+struct HistoryArgs {
+  std::string pool;
+  std::string isp;
+  std::string since;
+};
+
+int run_once(const GlobalOptions& global, bool dry_run);
+int run_plan(const GlobalOptions& global);
+int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval);
+int run_status(const GlobalOptions& global);
+int run_history(const GlobalOptions& global, const HistoryArgs& args);
+int run_check(const GlobalOptions& global);
+int run_init(const GlobalOptions& global);
+
+}  // namespace sluice::cli
