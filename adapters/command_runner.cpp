@@ -35,10 +35,11 @@ struct ChildSetup : bp::extend::handler {
   template <class Executor>
   void on_exec_setup(Executor&) const {
     // Its own group, so that a timeout also kills whatever it started. The parent need not call
-    // setpgid too: Boost returns from launching only once execve has succeeded.
+    // setpgid too: given an error_code, Boost returns only once execve has succeeded.
     ::setpgid(0, 0);
     // No descriptor of ours (the database, another run's pipes) may leak into the child.
     // Close-on-exec rather than closed: Boost reports a failed execve through such a pipe.
+    // (Linux 5.11+; an older kernel refuses the call and the descriptors stay inherited.)
     ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   }
 

@@ -26,8 +26,6 @@ std::string failure_text(const char* step, const CommandResult& r) {
          (said.empty() ? "" : ": " + said);
 }
 
-bool writes_fragment(const Decision& d) { return d.changes_value() || d.rule == Rule::initial; }
-
 }  // namespace
 
 Controller::Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
@@ -48,15 +46,15 @@ Controller::Controller(AccountingSource& source, StateStore& store, FragmentStor
 Controller::PmtaResult Controller::test_and_reload() {
   const CommandResult test =
       runner_.run({settings_.pmta_command, "test", "config"}, settings_.pmta_timeout);
-  if (!test.succeeded()) return {false, false, failure_text("pmta test config", test)};
+  if (!test.succeeded()) return {false, false, false, failure_text("pmta test config", test)};
   const CommandResult reload = runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
   // Exit codes are not documented: success needs both the code and PowerMTA's words.
   if (!reload.succeeded() || reload.out.find(kReloaded) == std::string::npos) {
-    PmtaResult r{false, false, failure_text("pmta reload", reload)};
+    PmtaResult r{false, false, true, failure_text("pmta reload", reload)};
     if (reload.succeeded()) r.outcome = "pmta reload said: " + first_line(reload.out);
     return r;
   }
-  return {true, true, "reloaded"};
+  return {true, true, true, "reloaded"};
 }
 
 Controller::PmtaResult Controller::apply_changes(const std::vector<FragmentChange>& changes) {
@@ -64,20 +62,21 @@ Controller::PmtaResult Controller::apply_changes(const std::vector<FragmentChang
   PmtaResult result;
   for (const FragmentChange& c : changes) {
     if (Status s = fragments_.write(c.decision.pool, c.decision.isp, c.after); !s) {
-      result = {false, false, "fragment not written: " + s.error().message};
+      result = {false, false, false, "fragment not written: " + s.error().message};
       break;
     }
     written.push_back(&c);
   }
   if (written.size() == changes.size()) result = test_and_reload();
   if (result.ok) return result;
-  // Put every fragment back as it was; if a reload went through, reload the old ones.
+  // Put every fragment back as it was; if a reload was tried, PowerMTA may hold the new ones:
+  // reload the old ones.
   for (const FragmentChange* c : written) {
     if (Status s = fragments_.write(c->decision.pool, c->decision.isp, c->before); !s) {
       result.outcome += "; restoring " + c->path + " failed: " + s.error().message;
     }
   }
-  if (!written.empty()) {
+  if (result.reload_attempted) {
     const CommandResult again = runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
     if (!again.succeeded()) result.outcome += "; " + failure_text("reload of the restored fragments", again);
   }
@@ -106,102 +105,124 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
 
   Expected<std::vector<PairState>> loaded = store_.load_pairs();
   if (!loaded) return loaded.error();
-  std::map<PairKey, PairState> states;
-  for (PairState& s : *loaded) states[{s.pool, s.isp}] = std::move(s);
+  std::map<PairKey, PairState> stored_states;
+  for (PairState& s : *loaded) stored_states[{s.pool, s.isp}] = std::move(s);
 
-  std::vector<PairState> next_states;
-  std::vector<std::pair<const ManagedPair*, Outcome>> outcomes;
+  struct PairPlan {
+    const ManagedPair* pair = nullptr;
+    std::optional<PairState> stored;
+    Outcome outcome;
+    std::optional<Decision> initial;  // the pair gets its first fragment
+    const FragmentChange* change = nullptr;
+  };
+  std::vector<PairPlan> plans;
+  plans.reserve(pairs_.size());
   for (const ManagedPair& pair : pairs_) {
+    PairPlan plan;
+    plan.pair = &pair;
     const PairKey key{pair.pool, pair.isp};
-    PairState state;
-    bool without_fragment = false;
-    if (auto found = states.find(key); found != states.end()) {
-      state = found->second;
-    } else {
-      Expected<std::optional<std::string>> current = fragments_.read(pair.pool, pair.isp);
-      if (!current) return current.error();
-      const std::optional<int> value =
-          *current ? fragment_max_smtp_out(**current) : std::optional<int>();
-      state = initial_state(pair.pool, pair.isp, pair.tier, value, pair.policy);
-      without_fragment = !*current;
+    if (auto found = stored_states.find(key); found != stored_states.end()) plan.stored = found->second;
+    // A pair's fragment is read when it is new, or when writing it failed before.
+    const bool check_fragment = !plan.stored || plan.stored->last_failure_at != 0;
+    std::optional<std::string> current;
+    if (check_fragment) {
+      Expected<std::optional<std::string>> read_fragment = fragments_.read(pair.pool, pair.isp);
+      if (!read_fragment) return read_fragment.error();
+      current = std::move(*read_fragment);
     }
+    PairState state = plan.stored ? *plan.stored
+                                  : initial_state(pair.pool, pair.isp, pair.tier,
+                                                  current ? fragment_max_smtp_out(*current)
+                                                          : std::optional<int>(),
+                                                  pair.policy);
     state.tier = pair.tier;  // the tier is an input: a drop lowers the cap at once
     static const std::vector<PairBucket> kNone;
     const auto found_series = series.find(key);
     const PairSignals signals =
         summarize(found_series == series.end() ? kNone : found_series->second,
                   window_start(state, pair.policy, now), now, pair.policy);
-    Outcome outcome = decide(state, signals, pair.policy, now);
-    if (without_fragment && !outcome.decision) {
+    plan.outcome = decide(state, signals, pair.policy, now);
+    const bool waiting_after_failure =
+        state.last_failure_at != 0 && now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
+    if (check_fragment && !current && !waiting_after_failure) {
       Decision d;
       d.pool = pair.pool;
       d.isp = pair.isp;
       d.at = now;
       d.rule = Rule::initial;
-      d.old_value = d.new_value = state.max_smtp_out;
-      d.phase = state.phase;
-      d.reason = "first cycle for this pair and no fragment yet: the start of tier " +
-                 std::string(to_string(pair.tier));
-      outcome.decision = d;
+      d.old_value = d.new_value = plan.outcome.next.max_smtp_out;
+      d.phase = plan.outcome.next.phase;
+      d.reason = "no fragment yet: writing it with the pair's value (tier " +
+                 std::string(to_string(pair.tier)) + ")";
+      plan.initial = d;
     }
-    outcomes.emplace_back(&pair, std::move(outcome));
+    plans.push_back(std::move(plan));
   }
 
-  for (auto& [pair, outcome] : outcomes) {
-    if (!outcome.decision) continue;
-    report.decisions.push_back(*outcome.decision);
-    if (!writes_fragment(*outcome.decision)) continue;
+  report.changes.reserve(plans.size());
+  for (PairPlan& plan : plans) {
+    const std::optional<Decision>& decision = plan.outcome.decision;
+    if (plan.initial) report.decisions.push_back(*plan.initial);
+    if (decision) report.decisions.push_back(*decision);
+    const Decision* cause = decision && decision->changes_value() ? &*decision
+                            : plan.initial                          ? &*plan.initial
+                                                                    : nullptr;
+    if (cause == nullptr) continue;
     FragmentChange change;
-    change.decision = *outcome.decision;
-    change.path = fragments_.path(pair->pool, pair->isp);
-    Expected<std::optional<std::string>> before = fragments_.read(pair->pool, pair->isp);
+    change.decision = *cause;
+    change.path = fragments_.path(plan.pair->pool, plan.pair->isp);
+    Expected<std::optional<std::string>> before = fragments_.read(plan.pair->pool, plan.pair->isp);
     if (!before) return before.error();
     change.before = *before;
-    change.after = render_fragment(outcome.next, pair->policy, now,
-                                   std::string(to_string(outcome.decision->rule)) + ": " +
-                                       outcome.decision->reason);
+    change.after = render_fragment(plan.outcome.next, plan.pair->policy, now,
+                                   std::string(to_string(cause->rule)) + ": " + cause->reason);
     report.changes.push_back(std::move(change));
+    plan.change = &report.changes.back();
   }
 
   if (mode == CycleMode::plan) return report;
 
+  std::vector<PairState> next_states;
   std::vector<DecisionRecord> records;
   if (mode == CycleMode::dry_run) {
     // The pairs keep their state: nothing was applied.
-    for (const auto& [pair, outcome] : outcomes) {
-      auto found = states.find({pair->pool, pair->isp});
-      if (found != states.end()) next_states.push_back(found->second);
+    for (const PairPlan& plan : plans) {
+      if (plan.stored) next_states.push_back(*plan.stored);
     }
     for (const Decision& d : report.decisions) records.push_back({d, false, "dry run"});
   } else {
-    PmtaResult pmta{true, false, "no change"};
+    PmtaResult pmta{true, false, false, "no change"};
     if (!report.changes.empty()) pmta = apply_changes(report.changes);
     report.reloaded = pmta.reloaded;
     report.pmta_failed = !pmta.ok;
     report.pmta_outcome = pmta.outcome;
-    for (auto& [pair, outcome] : outcomes) {
-      const bool changes_value = outcome.decision && writes_fragment(*outcome.decision);
-      if (changes_value && !pmta.ok) {
-        auto found = states.find({pair->pool, pair->isp});
-        PairState previous = found != states.end()
-                                 ? found->second
-                                 : initial_state(pair->pool, pair->isp, pair->tier,
-                                                 outcome.decision->old_value, pair->policy);
-        previous.tier = pair->tier;
+    for (const PairPlan& plan : plans) {
+      const bool refused = plan.change != nullptr && !pmta.ok;
+      if (refused) {
+        // The value stays; the pair waits before the same change is tried again.
+        PairState previous = plan.stored ? *plan.stored
+                                         : initial_state(plan.pair->pool, plan.pair->isp,
+                                                         plan.pair->tier,
+                                                         plan.change->decision.old_value,
+                                                         plan.pair->policy);
+        previous.tier = plan.pair->tier;
         previous.last_failure_at = now;
         previous.last_failure = pmta.outcome;
         next_states.push_back(previous);
       } else {
-        PairState next = outcome.next;
-        if (changes_value) {
+        PairState next = plan.outcome.next;
+        if (plan.change != nullptr) {
           next.last_failure_at = 0;
           next.last_failure.clear();
         }
         next_states.push_back(next);
       }
-      if (outcome.decision) {
-        records.push_back({*outcome.decision, changes_value ? pmta.ok : true,
-                           changes_value ? pmta.outcome : "no fragment change"});
+      const std::string outcome = plan.change != nullptr ? pmta.outcome : "no fragment change";
+      if (plan.initial) records.push_back({*plan.initial, !refused, outcome});
+      if (plan.outcome.decision) {
+        const bool changes_value = plan.outcome.decision->changes_value();
+        records.push_back({*plan.outcome.decision, !(changes_value && refused),
+                           changes_value ? outcome : "no fragment change"});
       }
     }
   }

@@ -67,6 +67,7 @@ class Controller {
   struct PmtaResult {
     bool ok = false;
     bool reloaded = false;
+    bool reload_attempted = false;  // PowerMTA may hold the new fragments
     std::string outcome;
   };
 

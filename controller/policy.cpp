@@ -226,7 +226,7 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   if (value < range.cap && quiet_since_change && week.throttle == 0 &&
       week.deferral_rate() < policy.raise_max_deferral_rate &&
       signals.busy_days >= policy.raise_min_busy_days) {
-    const int step = std::clamp(static_cast<int>(std::lround(value * policy.raise_fraction)),
+    const int step = std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
                                 policy.raise_min_step, policy.raise_max_step);
     const int new_value = std::min(range.cap, value + step);
     next.max_smtp_out = new_value;

@@ -129,7 +129,7 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
                UnixSeconds now);
 
 // A pair seen for the first time: the operator's current value if a fragment holds one,
-// else the tier's starting value, within the tier's cap.
+// else the tier's starting value (a value above the cap is lowered by decide()).
 PairState initial_state(std::string pool, std::string isp, Tier tier,
                         std::optional<int> current_value, const PolicyParams& policy);
 

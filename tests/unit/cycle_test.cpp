@@ -1,0 +1,633 @@
+#include "controller/cycle.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/system_clock.h"
+#include "controller/fragment.h"
+#include "tests/support/memory_fragment_store.h"
+#include "tests/support/memory_state_store.h"
+#include "tests/support/mock_command_runner.h"
+
+namespace sluice {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::SizeIs;
+using trompeloeil::_;
+using Argv = std::vector<std::string>;
+
+constexpr UnixSeconds kT0 = 1795773600;  // 2026-11-27T10:00:00Z, a multiple of 300
+constexpr UnixSeconds kMinute = 60;
+constexpr UnixSeconds kDay = 86400;
+constexpr const char* kPmta = "/usr/sbin/pmta";
+constexpr const char* kPool = "high-rep-pool";
+constexpr std::chrono::milliseconds kTimeout{30000};
+
+const Argv kTestConfig = {kPmta, "test", "config"};
+const Argv kReload = {kPmta, "reload"};
+
+constexpr const char* kGmailThrottle =
+    "smtp;421-4.7.0 Try again later, closing connection. (EHLO) a1si2 - gsmtp";
+constexpr const char* kYahooThrottle =
+    "smtp;421 4.7.0 [TSS04] Messages from 203.0.113.1 temporarily deferred due to unexpected "
+    "volume or user complaints";
+constexpr const char* kOutlookThrottle =
+    "smtp;421 RP-002 (BAY004-MC1F1) Unfortunately, some messages from 203.0.113.1 weren't sent";
+
+// An accounting "file" that grows as the test appends lines; the checkpoint is the number of
+// lines read, so a cycle that commits nothing reads the same lines again.
+class ScriptedSource : public AccountingSource {
+ public:
+  struct Line {
+    RecordType type = RecordType::delivered;
+    UnixSeconds at = 0;
+    std::string rcpt;
+    std::string diag;
+    std::string source_ip;
+  };
+
+  void append(Line line) { lines_.push_back(std::move(line)); }
+
+  Expected<ReadOutcome> read_new(const std::vector<FileCheckpoint>& known,
+                                 PartitionedSink& sink) override {
+    known_.push_back(known);
+    std::uint64_t from = 0;
+    for (const FileCheckpoint& c : known) {
+      if (c.identity == kIdentity) from = c.offset;
+    }
+    ReadOutcome out;
+    for (std::uint64_t i = from; i < lines_.size(); ++i) {
+      const Line& l = lines_[i];
+      AccountingRecord r;
+      r.type = l.type;
+      r.time_logged = l.at;
+      r.rcpt = l.rcpt;
+      r.dsn_diag = l.diag;
+      r.vmta = "ip-1";
+      r.vmta_pool = kPool;
+      r.source_ip = l.source_ip;
+      sink.on_record(r);
+      ++out.stats.records;
+    }
+    FileCheckpoint c;
+    c.path = "/var/log/pmta/acct.csv";
+    c.identity = kIdentity;
+    c.offset = lines_.size();
+    out.checkpoints.push_back(c);
+    return out;
+  }
+
+  // The checkpoints each read started from.
+  const std::vector<std::vector<FileCheckpoint>>& known() const { return known_; }
+
+ private:
+  static constexpr FileIdentity kIdentity{2049, 77, 0x5EED};
+  std::vector<Line> lines_;
+  std::vector<std::vector<FileCheckpoint>> known_;
+};
+
+CommandResult result(int exit_code, std::string out = "", std::string err = "") {
+  CommandResult r;
+  r.exit_code = exit_code;
+  r.out = std::move(out);
+  r.err = std::move(err);
+  return r;
+}
+CommandResult config_ok() {
+  return result(0, "Configuration OK\n");
+}
+CommandResult reloaded() {
+  return result(0, "Configuration reloaded.\n");
+}
+CommandResult hung() {
+  CommandResult r;
+  r.timed_out = true;
+  return r;
+}
+
+std::uint64_t stored_attempts(const MemoryStateStore& store) {
+  std::uint64_t n = 0;
+  for (const auto& [key, counts] : store.buckets()) n += counts.attempts();
+  return n;
+}
+
+std::optional<int> value_in(const std::optional<std::string>& fragment) {
+  return fragment ? fragment_max_smtp_out(*fragment) : std::nullopt;
+}
+
+class CycleTest : public ::testing::Test {
+ protected:
+  // The pairs under management; gmail at tier high unless a test says otherwise.
+  void manage(std::string isp, Tier tier) {
+    pairs_.push_back({kPool, std::move(isp), tier, default_policy()});
+  }
+
+  Expected<CycleReport> cycle(CycleMode mode = CycleMode::apply) {
+    if (pairs_.empty()) manage("gmail", Tier::high);
+    Controller controller(source_, store_, fragments_, runner_, clock_, IspCatalog::builtin(),
+                          std::make_shared<PoolMap>(), pairs_, LoopSettings{});
+    return controller.run_cycle(mode);
+  }
+
+  // A pair sluice has managed for a while, at `value`, with its fragment in place.
+  void existing(const std::string& isp, int value) {
+    PairState s;
+    s.pool = kPool;
+    s.isp = isp;
+    s.tier = Tier::high;
+    s.max_smtp_out = value;
+    s.last_safe = value;
+    s.last_change_at = kT0 - 30 * kDay;
+    store_.put_pair(s);
+    fragments_.put(kPool, isp, render_fragment(s, default_policy(), s.last_change_at, "raise"));
+  }
+
+  // `delivered` deliveries and `deferred` deferrals with `diag`, over the last 20 minutes.
+  void traffic(const std::string& domain, int delivered, int deferred, const std::string& diag) {
+    const int total = delivered + deferred;
+    for (int i = 0; i < total; ++i) {
+      ScriptedSource::Line l;
+      l.at = kT0 - 20 * kMinute + (20 * kMinute * i) / total;
+      l.rcpt = "user" + std::to_string(i) + "@" + domain;
+      l.source_ip = i % 2 == 0 ? "203.0.113.1" : "203.0.113.2";
+      // Exactly `deferred` deferrals, spread evenly.
+      if ((i + 1) * deferred / total != i * deferred / total) {
+        l.type = RecordType::deferred;
+        l.diag = diag;
+      }
+      source_.append(std::move(l));
+    }
+  }
+
+  // Answers pmta calls from `answers`, in order, and records each argument vector.
+  void script(std::vector<CommandResult> answers) {
+    answers_.assign(answers.begin(), answers.end());
+    expectation_ = NAMED_ALLOW_CALL(runner_, run(_, _))
+                       .LR_SIDE_EFFECT(calls_.push_back(_1))
+                       .LR_SIDE_EFFECT(EXPECT_EQ(_2, kTimeout))
+                       .LR_RETURN(next_answer());
+  }
+
+  CommandResult next_answer() {
+    if (answers_.empty()) {
+      ADD_FAILURE() << "an unscripted pmta call";
+      return result(1, "", "unscripted");
+    }
+    CommandResult r = answers_.front();
+    answers_.pop_front();
+    return r;
+  }
+
+  ScriptedSource source_;
+  MemoryStateStore store_;
+  MemoryFragmentStore fragments_;
+  MockCommandRunner runner_;
+  adapters::FixedClock clock_{kT0};
+  std::vector<ManagedPair> pairs_;
+  std::deque<CommandResult> answers_;
+  std::vector<Argv> calls_;
+  std::unique_ptr<trompeloeil::expectation> expectation_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Applying changes.
+
+TEST_F(CycleTest, A421BurstCutsOnceThenTestsConfigAndReloads) {
+  existing("gmail", 8);
+  traffic("gmail.com", 200, 100, kGmailThrottle);  // 33% throttle deferrals: the larger cut
+
+  {
+    trompeloeil::sequence seq;
+    REQUIRE_CALL(runner_, run(kTestConfig, kTimeout))
+        .IN_SEQUENCE(seq)
+        // The fragment is in place before PowerMTA checks it.
+        .LR_SIDE_EFFECT(EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4))
+        .RETURN(config_ok());
+    REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_THAT(report->decisions, SizeIs(1));
+    EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+    EXPECT_EQ(report->decisions[0].old_value, 8);
+    EXPECT_EQ(report->decisions[0].new_value, 4);
+    EXPECT_EQ(report->decisions[0].trigger, DeferralClass::connection);
+    ASSERT_THAT(report->changes, SizeIs(1));
+    EXPECT_EQ(report->changes[0].path, "/etc/pmta/sluice/high-rep-pool/gmail.conf");
+    EXPECT_TRUE(report->reloaded);
+    EXPECT_FALSE(report->pmta_failed);
+    EXPECT_EQ(report->read.records, 300u);
+  }
+
+  const std::optional<std::string> fragment = fragments_.get(kPool, "gmail");
+  ASSERT_TRUE(fragment);
+  EXPECT_THAT(*fragment, HasSubstr("\nmax-smtp-out 4\n"));
+  EXPECT_THAT(*fragment, HasSubstr("\nbackoff-max-smtp-out 2\n"));
+  EXPECT_THAT(*fragment, HasSubstr("\nmax-connect-rate 1/s\n"));
+  EXPECT_THAT(*fragment, HasSubstr("severe_cut"));
+
+  const std::optional<PairState> state = store_.pair(kPool, "gmail");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->max_smtp_out, 4);
+  EXPECT_EQ(state->phase, Phase::verifying);
+  EXPECT_EQ(state->last_change_at, kT0);
+  EXPECT_EQ(state->last_safe, 8);
+  EXPECT_EQ(state->last_failure_at, 0);
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_TRUE(store_.decisions()[0].applied);
+  EXPECT_EQ(store_.decisions()[0].pmta_outcome, "reloaded");
+  EXPECT_EQ(stored_attempts(store_), 300u);
+
+  // The burst's tail in the next cycles is the cut's own: no second cut, no pmta call.
+  FORBID_CALL(runner_, run(_, _));
+  for (UnixSeconds t : {kT0 + kMinute, kT0 + 10 * kMinute}) {
+    clock_.set(t);
+    traffic("gmail.com", 20, 20, kGmailThrottle);
+    Expected<CycleReport> later = cycle();
+    ASSERT_TRUE(later) << later.error().message;
+    EXPECT_THAT(later->decisions, IsEmpty());
+  }
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 4);
+}
+
+TEST_F(CycleTest, AtMostOneReloadWithSeveralPairsChanging) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  manage("outlook", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  existing("outlook", 6);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  traffic("outlook.com", 200, 100, kOutlookThrottle);
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->changes, SizeIs(3));
+  EXPECT_TRUE(report->reloaded);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "outlook")), 3);
+  EXPECT_EQ(store_.pair(kPool, "yahoo")->verify_class, DeferralClass::reputation);
+  EXPECT_EQ(store_.pair(kPool, "outlook")->verify_class, DeferralClass::rate);
+  ASSERT_THAT(store_.decisions(), SizeIs(3));
+  for (const DecisionRecord& r : store_.decisions()) EXPECT_TRUE(r.applied);
+}
+
+TEST_F(CycleTest, AFirstCycleWithoutFragmentsWritesTheInitialOnes) {
+  manage("gmail", Tier::high);
+  manage("outlook", Tier::medium);
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  for (const Decision& d : report->decisions) EXPECT_EQ(d.rule, Rule::initial);
+  ASSERT_THAT(report->changes, SizeIs(2));
+  EXPECT_FALSE(report->changes[0].before);
+  // The low ends of the domain brief's ranges: gmail high 6-10, outlook medium 2-4.
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 6);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "outlook")), 2);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 6);
+  EXPECT_EQ(store_.pair(kPool, "outlook")->max_smtp_out, 2);
+  ASSERT_THAT(store_.decisions(), SizeIs(2));
+  EXPECT_TRUE(store_.decisions()[0].applied);
+  EXPECT_EQ(store_.decisions()[0].decision.rule, Rule::initial);
+}
+
+TEST_F(CycleTest, AnOperatorFragmentIsAdoptedWithoutARewrite) {
+  const std::string operator_fragment = "# ops\nmax-smtp-out 9\nmax-msg-rate 500/h\n";
+  fragments_.put(kPool, "gmail", operator_fragment);
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, IsEmpty());
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), operator_fragment);
+  EXPECT_THAT(fragments_.log(), IsEmpty());
+  ASSERT_TRUE(store_.pair(kPool, "gmail"));
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 9);
+}
+
+TEST_F(CycleTest, AnOperatorValueAboveTheCapIsLoweredAtOnce) {
+  fragments_.put(kPool, "gmail", "max-smtp-out 20\n");  // gmail high: cap 10
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::tier_cap);
+  EXPECT_EQ(report->decisions[0].old_value, 20);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 10);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 10);
+}
+
+TEST_F(CycleTest, AFirstCycleWithRecipientTroubleStillWritesTheInitialFragment) {
+  // 200 deliveries and 30 over-quota deferrals: 13% of recipient class, so the pair goes into
+  // phase investigate in the very cycle that should create its fragment.
+  traffic("gmail.com", 200, 30, "smtp;452 4.2.2 The email account is over quota.");
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  // Both are on record: why the fragment was written, and why the pair is flagged.
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  EXPECT_EQ(report->decisions[0].rule, Rule::initial);
+  EXPECT_EQ(report->decisions[1].rule, Rule::investigate);
+  EXPECT_EQ(report->decisions[1].phase, Phase::investigate);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 6);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->phase, Phase::investigate);
+}
+
+TEST_F(CycleTest, RecordsAreCountedOnceAcrossCycles) {
+  existing("gmail", 6);
+  traffic("gmail.com", 50, 0, "");
+  FORBID_CALL(runner_, run(_, _));
+
+  ASSERT_TRUE(cycle());
+  EXPECT_EQ(stored_attempts(store_), 50u);
+  ASSERT_THAT(store_.checkpoints(), SizeIs(1));
+  EXPECT_EQ(store_.checkpoints()[0].offset, 50u);
+
+  clock_.set(kT0 + kMinute);
+  ASSERT_TRUE(cycle());
+  EXPECT_EQ(stored_attempts(store_), 50u);
+  ASSERT_THAT(source_.known(), SizeIs(2));
+  EXPECT_THAT(source_.known()[0], IsEmpty());
+  ASSERT_THAT(source_.known()[1], SizeIs(1));
+  EXPECT_EQ(source_.known()[1][0].offset, 50u);
+
+  traffic("gmail.com", 25, 0, "");
+  clock_.set(kT0 + 2 * kMinute);
+  ASSERT_TRUE(cycle());
+  EXPECT_EQ(stored_attempts(store_), 75u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// pmta outcomes.
+
+TEST_F(CycleTest, ATestConfigFailureRestoresTheFragmentAndDoesNotReload) {
+  existing("gmail", 8);
+  const PairState before_state = *store_.pair(kPool, "gmail");
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({result(1, "", "/etc/pmta/sluice/high-rep-pool/gmail.conf:3: unknown directive\n"),
+          reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  // Nothing was reloaded, so there is nothing to reload back.
+  EXPECT_THAT(calls_, ElementsAre(kTestConfig));
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_FALSE(report->reloaded);
+  EXPECT_THAT(report->pmta_outcome, HasSubstr("pmta test config failed (exit 1)"));
+  EXPECT_THAT(report->pmta_outcome, HasSubstr("unknown directive"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+
+  PairState expected = before_state;
+  expected.last_failure_at = kT0;
+  expected.last_failure = report->pmta_outcome;
+  EXPECT_EQ(store_.pair(kPool, "gmail"), expected);
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_FALSE(store_.decisions()[0].applied);
+  EXPECT_EQ(store_.decisions()[0].decision.new_value, 4);
+  EXPECT_THAT(store_.decisions()[0].pmta_outcome, HasSubstr("test config"));
+}
+
+struct ReloadFailure {
+  const char* name;
+  CommandResult reload;
+  const char* says;
+};
+
+class CycleReloadFailure : public CycleTest, public ::testing::WithParamInterface<ReloadFailure> {};
+
+TEST_P(CycleReloadFailure, RestoresAndReloadsAgain) {
+  existing("gmail", 8);
+  const PairState before_state = *store_.pair(kPool, "gmail");
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({config_ok(), GetParam().reload, reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(calls_, ElementsAre(kTestConfig, kReload, kReload));
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_FALSE(report->reloaded);
+  EXPECT_THAT(report->pmta_outcome, HasSubstr(GetParam().says));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+
+  const std::optional<PairState> state = store_.pair(kPool, "gmail");
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->max_smtp_out, before_state.max_smtp_out);
+  EXPECT_EQ(state->phase, before_state.phase);
+  EXPECT_EQ(state->last_change_at, before_state.last_change_at);
+  EXPECT_EQ(state->last_failure_at, kT0);
+  EXPECT_EQ(state->last_failure, report->pmta_outcome);
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_FALSE(store_.decisions()[0].applied);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cycle, CycleReloadFailure,
+    ::testing::Values(
+        ReloadFailure{"NonZeroExit", result(1, "", "reload refused\n"), "pmta reload failed"},
+        ReloadFailure{"ExitZeroWithoutConfirmation", result(0, "Something went wrong\n"),
+                      "pmta reload said: Something went wrong"},
+        // A hang is killed after the timeout; whether it took effect is unknown.
+        ReloadFailure{"Hang", hung(), "pmta reload hung"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(CycleTest, AHangingTestConfigIsAFailure) {
+  existing("gmail", 8);
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({hung(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_FALSE(calls_.empty());
+  EXPECT_EQ(calls_[0], kTestConfig);
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_THAT(report->pmta_outcome, HasSubstr("hung"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->last_failure_at, kT0);
+}
+
+TEST_F(CycleTest, AFragmentWriteFailureRunsNoPmta) {
+  existing("gmail", 8);
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  fragments_.fail_write(1);
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_THAT(report->pmta_outcome, HasSubstr("No space left on device"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->last_failure_at, kT0);
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_FALSE(store_.decisions()[0].applied);
+}
+
+TEST_F(CycleTest, AFailedSecondWriteRestoresTheFirstWithoutCallingPmta) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  const std::optional<std::string> gmail_before = fragments_.get(kPool, "gmail");
+  const std::optional<std::string> yahoo_before = fragments_.get(kPool, "yahoo");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  fragments_.fail_write(2);
+  script({reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), gmail_before);
+  EXPECT_EQ(fragments_.get(kPool, "yahoo"), yahoo_before);
+  // PowerMTA never saw the half-written change: there is nothing to reload.
+  EXPECT_THAT(calls_, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  EXPECT_EQ(store_.pair(kPool, "yahoo")->max_smtp_out, 6);
+}
+
+TEST_F(CycleTest, AFailedChangeIsRetriedNotBefore5Minutes) {
+  existing("gmail", 8);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  fragments_.fail_write(1);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    ASSERT_TRUE(cycle());
+    clock_.set(kT0 + 5 * kMinute - 1);
+    Expected<CycleReport> early = cycle();
+    ASSERT_TRUE(early) << early.error().message;
+    EXPECT_THAT(early->decisions, IsEmpty());
+  }
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  clock_.set(kT0 + 5 * kMinute);
+  Expected<CycleReport> retry = cycle();
+  ASSERT_TRUE(retry) << retry.error().message;
+  ASSERT_THAT(retry->decisions, SizeIs(1));
+  EXPECT_EQ(retry->decisions[0].new_value, 4);
+  EXPECT_TRUE(retry->reloaded);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->last_failure_at, 0);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->last_failure, "");
+}
+
+TEST_F(CycleTest, AFailedInitialFragmentIsWrittenOnTheRetry) {
+  fragments_.fail_write(1);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> first = cycle();
+    ASSERT_TRUE(first) << first.error().message;
+    EXPECT_TRUE(first->pmta_failed);
+    EXPECT_FALSE(fragments_.get(kPool, "gmail"));
+  }
+
+  trompeloeil::sequence seq;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout)).IN_SEQUENCE(seq).RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).IN_SEQUENCE(seq).RETURN(reloaded());
+  clock_.set(kT0 + 5 * kMinute);
+  Expected<CycleReport> retry = cycle();
+  ASSERT_TRUE(retry) << retry.error().message;
+  ASSERT_THAT(retry->decisions, SizeIs(1));
+  EXPECT_EQ(retry->decisions[0].rule, Rule::initial);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 6);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Modes.
+
+TEST_F(CycleTest, PlanWritesNothingAndCallsNoPmta) {
+  manage("gmail", Tier::high);
+  manage("outlook", Tier::high);  // no state, no fragment: would get its initial one
+  existing("gmail", 8);
+  const auto fragments_before = fragments_.files();
+  const auto pairs_before = store_.pairs();
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  FORBID_CALL(runner_, run(_, _));
+
+  for (int i = 0; i < 2; ++i) {  // twice: the first plan left nothing for the second to see
+    Expected<CycleReport> report = cycle(CycleMode::plan);
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_EQ(report->mode, CycleMode::plan);
+    ASSERT_THAT(report->decisions, SizeIs(2));
+    ASSERT_THAT(report->changes, SizeIs(2));
+    EXPECT_EQ(report->changes[0].before, fragments_before.at({kPool, "gmail"}));
+    EXPECT_EQ(fragment_max_smtp_out(report->changes[0].after), 4);
+    EXPECT_FALSE(report->changes[1].before);
+    EXPECT_EQ(fragment_max_smtp_out(report->changes[1].after), 4);  // outlook high: 4-6
+    EXPECT_FALSE(report->reloaded);
+    EXPECT_EQ(report->read.records, 300u);
+  }
+
+  EXPECT_EQ(store_.revision(), 0);
+  EXPECT_TRUE(store_.checkpoints().empty());
+  EXPECT_TRUE(store_.buckets().empty());
+  EXPECT_TRUE(store_.decisions().empty());
+  EXPECT_EQ(store_.pairs(), pairs_before);
+  EXPECT_EQ(fragments_.files(), fragments_before);
+  EXPECT_THAT(fragments_.log(), IsEmpty());
+}
+
+TEST_F(CycleTest, DryRunRecordsSignalsAndDecisionsButNoFragmentAndNoPmta) {
+  manage("gmail", Tier::high);
+  manage("outlook", Tier::high);
+  existing("gmail", 8);
+  const auto fragments_before = fragments_.files();
+  const PairState gmail_before = *store_.pair(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle(CycleMode::dry_run);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, SizeIs(2));
+  EXPECT_FALSE(report->reloaded);
+  EXPECT_FALSE(report->pmta_failed);
+
+  EXPECT_EQ(fragments_.files(), fragments_before);
+  EXPECT_THAT(fragments_.log(), IsEmpty());
+  EXPECT_EQ(stored_attempts(store_), 300u);
+  ASSERT_THAT(store_.checkpoints(), SizeIs(1));
+  EXPECT_EQ(store_.checkpoints()[0].offset, 300u);
+  ASSERT_THAT(store_.decisions(), SizeIs(2));
+  for (const DecisionRecord& r : store_.decisions()) {
+    EXPECT_FALSE(r.applied);
+    EXPECT_EQ(r.pmta_outcome, "dry run");
+  }
+  EXPECT_EQ(store_.pair(kPool, "gmail"), gmail_before);  // nothing applied
+  EXPECT_FALSE(store_.pair(kPool, "outlook"));
+}
+
+}  // namespace
+}  // namespace sluice
