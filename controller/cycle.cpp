@@ -97,11 +97,19 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
   report.read = read->stats;
   const std::vector<SignalBucket> new_buckets = fresh.buckets();
 
-  Expected<std::vector<SignalBucket>> stored = store_.buckets_since(now - kWeek);
+  // The decision windows need the last buckets; the raise rule only daily totals.
+  UnixSeconds widest_window = 0;
+  for (const ManagedPair& pair : pairs_) {
+    widest_window = std::max(widest_window, pair.policy.window_seconds);
+  }
+  Expected<std::vector<SignalBucket>> stored = store_.buckets_since(now - widest_window);
   if (!stored) return stored.error();
-  std::vector<SignalBucket> all = std::move(*stored);
-  all.insert(all.end(), new_buckets.begin(), new_buckets.end());
-  const auto series = series_by_pair(all);
+  std::vector<SignalBucket> recent = std::move(*stored);
+  recent.insert(recent.end(), new_buckets.begin(), new_buckets.end());
+  const auto series = series_by_pair(recent);
+  Expected<std::vector<PairDay>> stored_days = store_.pair_days_since(day_of(now) - kWeek);
+  if (!stored_days) return stored_days.error();
+  const auto days = days_by_pair(merge_days(std::move(*stored_days), daily_totals(new_buckets)));
 
   Expected<std::vector<PairState>> loaded = store_.load_pairs();
   if (!loaded) return loaded.error();
@@ -136,10 +144,13 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
                                                           : std::optional<int>(),
                                                   pair.policy);
     state.tier = pair.tier;  // the tier is an input: a drop lowers the cap at once
-    static const std::vector<PairBucket> kNone;
+    static const std::vector<PairBucket> kNoBuckets;
+    static const std::vector<PairDay> kNoDays;
     const auto found_series = series.find(key);
+    const auto found_days = days.find(key);
     const PairSignals signals =
-        summarize(found_series == series.end() ? kNone : found_series->second,
+        summarize(found_series == series.end() ? kNoBuckets : found_series->second,
+                  found_days == days.end() ? kNoDays : found_days->second,
                   window_start(state, pair.policy, now), now, pair.policy);
     plan.outcome = decide(state, signals, pair.policy, now);
     const bool waiting_after_failure =

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <tuple>
 
 namespace sluice {
 
@@ -41,24 +42,65 @@ std::map<PairKey, std::vector<PairBucket>> series_by_pair(const std::vector<Sign
   return out;
 }
 
-PairSignals summarize(const std::vector<PairBucket>& series, UnixSeconds window_from,
-                      UnixSeconds now, const PolicyParams& policy) {
-  PairSignals s;
-  s.window_start = window_from;
-  const UnixSeconds week_from = now - kWeekDays * kDay;
-  std::array<std::uint64_t, kWeekDays> daily{};
-  for (const PairBucket& b : series) {
-    if (b.start >= now) continue;  // the clock went back: what lies ahead is not evidence
-    if (b.start >= window_from) add(s.window, b.figures);
-    if (b.start >= week_from) {
-      add(s.week, b.figures);
-      daily[static_cast<std::size_t>((now - 1 - b.start) / kDay)] += b.figures.attempts;
+std::vector<PairDay> daily_totals(const std::vector<SignalBucket>& buckets) {
+  std::map<std::tuple<UnixSeconds, std::string, std::string>, SignalFigures> by_day;
+  for (const auto& [key, series] : series_by_pair(buckets)) {
+    for (const PairBucket& b : series) add(by_day[{day_of(b.start), key.first, key.second}], b.figures);
+  }
+  std::vector<PairDay> out;
+  for (auto& [key, figures] : by_day) {
+    out.push_back(PairDay{std::get<0>(key), std::get<1>(key), std::get<2>(key), figures});
+  }
+  return out;
+}
+
+std::map<PairKey, std::vector<PairDay>> days_by_pair(const std::vector<PairDay>& days) {
+  std::map<PairKey, std::vector<PairDay>> out;
+  for (const PairDay& d : days) out[{d.pool, d.isp}].push_back(d);
+  return out;
+}
+
+std::vector<PairDay> merge_days(std::vector<PairDay> a, const std::vector<PairDay>& b) {
+  std::map<std::tuple<UnixSeconds, std::string, std::string>, std::size_t> index;
+  for (std::size_t i = 0; i < a.size(); ++i) index[{a[i].day, a[i].pool, a[i].isp}] = i;
+  for (const PairDay& d : b) {
+    auto [at, fresh] = index.try_emplace({d.day, d.pool, d.isp}, a.size());
+    if (fresh) {
+      a.push_back(d);
+    } else {
+      add(a[at->second].figures, d.figures);
     }
   }
-  s.busy_days = static_cast<int>(std::count_if(daily.begin(), daily.end(), [&](std::uint64_t n) {
-    return n >= policy.raise_min_daily_attempts;
-  }));
+  return a;
+}
+
+PairSignals summarize(const std::vector<PairBucket>& series, const std::vector<PairDay>& days,
+                      UnixSeconds window_from, UnixSeconds now, const PolicyParams& policy) {
+  PairSignals s;
+  s.window_start = window_from;
+  for (const PairBucket& b : series) {
+    // The clock went back: what lies ahead is not evidence.
+    if (b.start >= window_from && b.start < now) add(s.window, b.figures);
+  }
+  const UnixSeconds today = day_of(now);
+  const UnixSeconds first = today - (kWeekDays - 1) * kDay;
+  for (const PairDay& d : days) {
+    if (d.day < first || d.day > today) continue;
+    add(s.week, d.figures);
+    if (d.figures.attempts >= policy.raise_min_daily_attempts) ++s.busy_days;
+  }
   return s;
+}
+
+PairSignals summarize(const std::vector<PairBucket>& series, UnixSeconds window_from,
+                      UnixSeconds now, const PolicyParams& policy) {
+  std::map<UnixSeconds, SignalFigures> by_day;
+  for (const PairBucket& b : series) {
+    if (b.start < now) add(by_day[day_of(b.start)], b.figures);
+  }
+  std::vector<PairDay> days;
+  for (const auto& [day, figures] : by_day) days.push_back(PairDay{day, "", "", figures});
+  return summarize(series, days, window_from, now, policy);
 }
 
 }  // namespace sluice

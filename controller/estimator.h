@@ -22,7 +22,17 @@ using PairKey = std::pair<std::string, std::string>;  // (pool, ISP)
 // Sums each (pool, ISP)'s buckets over source IPs and classes; each series sorted by start.
 std::map<PairKey, std::vector<PairBucket>> series_by_pair(const std::vector<SignalBucket>& buckets);
 
-// Buckets that start in [from, now) count; `window_from` bounds the decision window.
+// Daily totals per (pool, ISP) of buckets (those not committed yet, or a test's series).
+std::vector<PairDay> daily_totals(const std::vector<SignalBucket>& buckets);
+std::map<PairKey, std::vector<PairDay>> days_by_pair(const std::vector<PairDay>& days);
+// Adds days of the same (pool, ISP, day) together.
+std::vector<PairDay> merge_days(std::vector<PairDay> a, const std::vector<PairDay>& b);
+
+// The decision window from `series` (buckets starting in [window_from, now)); the week from
+// `days` (today and the 6 UTC days before).
+PairSignals summarize(const std::vector<PairBucket>& series, const std::vector<PairDay>& days,
+                      UnixSeconds window_from, UnixSeconds now, const PolicyParams& policy);
+// The same, with the days summed from `series` itself.
 PairSignals summarize(const std::vector<PairBucket>& series, UnixSeconds window_from,
                       UnixSeconds now, const PolicyParams& policy);
 

@@ -116,6 +116,12 @@ DeferralClass SignalFigures::dominant_throttle_class() const {
   return best;
 }
 
+UnixSeconds day_of(UnixSeconds t) {
+  UnixSeconds q = t / 86400;
+  if (t % 86400 < 0) --q;
+  return q * 86400;
+}
+
 UnixSeconds window_start(const PairState& state, const PolicyParams& policy, UnixSeconds now) {
   return std::max(now - policy.window_seconds, state.last_change_at);
 }

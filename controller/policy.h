@@ -74,11 +74,22 @@ struct SignalFigures {
   DeferralClass dominant_throttle_class() const;
 };
 
+// One UTC day of a (pool, ISP): what the raise rule reads, kept apart from the 5-minute buckets
+// so that a cycle reads 7 rows per pair instead of a week of buckets.
+struct PairDay {
+  UnixSeconds day = 0;  // 00:00 UTC
+  std::string pool;
+  std::string isp;
+  SignalFigures figures;  // by_class is not kept per day
+};
+
+UnixSeconds day_of(UnixSeconds t);
+
 struct PairSignals {
   UnixSeconds window_start = 0;  // the decision window: [window_start, now)
   SignalFigures window;
-  SignalFigures week;  // the last 7 days, for raises
-  int busy_days = 0;   // of the last 7, days with at least raise_min_daily_attempts
+  SignalFigures week;  // today and the 6 UTC days before, for raises
+  int busy_days = 0;   // of those 7, days with at least raise_min_daily_attempts
 };
 
 struct PairState {

@@ -73,6 +73,8 @@ class SignalStore {
   virtual Status commit_read(const std::vector<FileCheckpoint>& checkpoints,
                              const std::vector<SignalBucket>& buckets) = 0;
   virtual Expected<std::vector<SignalBucket>> buckets_since(UnixSeconds start) = 0;
+  // Daily totals per (pool, ISP) of the buckets committed, for days at or after `day`.
+  virtual Expected<std::vector<PairDay>> pair_days_since(UnixSeconds day) = 0;
   virtual Status prune_buckets_before(UnixSeconds start) = 0;
 };
 

@@ -1,5 +1,7 @@
 #include "state/sqlite_store.h"
 
+#include "controller/estimator.h"
+
 #include <sqlite3.h>
 #include <sys/stat.h>
 
@@ -15,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -79,6 +81,28 @@ constexpr std::array<const char*, 2> kMigrations = {
     );
     CREATE INDEX decision_by_pair ON decision (pool, isp, at);
     CREATE INDEX decision_by_time ON decision (at);
+    )sql",
+    // Daily totals per (pool, ISP): the raise rule reads a week of them, not of buckets.
+    R"sql(
+    CREATE TABLE pair_day (
+      day INTEGER NOT NULL,
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      attempts INTEGER NOT NULL,
+      deferrals INTEGER NOT NULL,
+      throttle INTEGER NOT NULL,
+      throttle_tq INTEGER NOT NULL,
+      PRIMARY KEY (day, pool, isp)
+    ) WITHOUT ROWID;
+    INSERT INTO pair_day
+      SELECT (start / 86400) * 86400, pool, isp,
+             SUM(delivered + bounced + deferred + deferred_queue),
+             SUM(deferred + deferred_queue),
+             SUM(CASE WHEN class IN ('connection', 'rate', 'reputation')
+                      THEN deferred + deferred_queue ELSE 0 END),
+             SUM(CASE WHEN class IN ('connection', 'rate', 'reputation')
+                      THEN deferred_queue ELSE 0 END)
+      FROM signal_bucket GROUP BY 1, 2, 3;
     )sql",
 };
 
@@ -370,6 +394,25 @@ Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,
     if (add.step() != SQLITE_DONE) return error("cannot store a signal bucket");
     add.reset();
   }
+  Statement day(db_,
+                "INSERT INTO pair_day (day, pool, isp, attempts, deferrals, throttle, throttle_tq)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, pool, isp) DO UPDATE SET"
+                " attempts = attempts + excluded.attempts,"
+                " deferrals = deferrals + excluded.deferrals,"
+                " throttle = throttle + excluded.throttle,"
+                " throttle_tq = throttle_tq + excluded.throttle_tq");
+  if (!day.ok()) return error("cannot store daily totals");
+  for (const PairDay& d : daily_totals(buckets)) {
+    day.bind(1, d.day);
+    day.bind(2, d.pool);
+    day.bind(3, d.isp);
+    day.bind(4, static_cast<std::int64_t>(d.figures.attempts));
+    day.bind(5, static_cast<std::int64_t>(d.figures.deferrals));
+    day.bind(6, static_cast<std::int64_t>(d.figures.throttle));
+    day.bind(7, static_cast<std::int64_t>(d.figures.throttle_tq));
+    if (day.step() != SQLITE_DONE) return error("cannot store the daily totals of " + d.pool + "/" + d.isp);
+    day.reset();
+  }
   return ok_status();
 }
 
@@ -546,11 +589,36 @@ Expected<std::vector<SignalBucket>> SqliteStore::buckets_since(UnixSeconds start
 }
 
 Status SqliteStore::prune_buckets_before(UnixSeconds start) {
-  Statement st(db_, "DELETE FROM signal_bucket WHERE start < ?");
-  if (!st.ok()) return error("cannot prune signal buckets");
-  st.bind(1, start);
-  if (st.step() != SQLITE_DONE) return error("cannot prune signal buckets");
+  Statement buckets(db_, "DELETE FROM signal_bucket WHERE start < ?");
+  Statement days(db_, "DELETE FROM pair_day WHERE day < ?");
+  if (!buckets.ok() || !days.ok()) return error("cannot prune signal buckets");
+  buckets.bind(1, start);
+  days.bind(1, day_of(start));
+  if (buckets.step() != SQLITE_DONE || days.step() != SQLITE_DONE) {
+    return error("cannot prune signal buckets");
+  }
   return ok_status();
+}
+
+Expected<std::vector<PairDay>> SqliteStore::pair_days_since(UnixSeconds first_day) {
+  Statement st(db_,
+               "SELECT day, pool, isp, attempts, deferrals, throttle, throttle_tq FROM pair_day"
+               " WHERE day >= ? ORDER BY day, pool, isp");
+  if (!st.ok()) return error("cannot read daily totals");
+  st.bind(1, first_day);
+  std::vector<PairDay> out;
+  while (st.step() == SQLITE_ROW) {
+    PairDay d;
+    d.day = st.integer(0);
+    d.pool = st.text(1);
+    d.isp = st.text(2);
+    d.figures.attempts = static_cast<std::uint64_t>(st.integer(3));
+    d.figures.deferrals = static_cast<std::uint64_t>(st.integer(4));
+    d.figures.throttle = static_cast<std::uint64_t>(st.integer(5));
+    d.figures.throttle_tq = static_cast<std::uint64_t>(st.integer(6));
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace sluice::state

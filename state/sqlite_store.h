@@ -29,6 +29,7 @@ class SqliteStore : public StateStore {
   Status commit_read(const std::vector<FileCheckpoint>& checkpoints,
                      const std::vector<SignalBucket>& buckets) override;
   Expected<std::vector<SignalBucket>> buckets_since(UnixSeconds start) override;
+  Expected<std::vector<PairDay>> pair_days_since(UnixSeconds first_day) override;
   Status prune_buckets_before(UnixSeconds start) override;
 
   // Ordered by pool, then ISP.

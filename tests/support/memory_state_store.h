@@ -4,6 +4,7 @@
 // class) key, pair states upserted, decisions appended; a commit is all or nothing.
 
 #include <algorithm>
+#include <limits>
 #include <map>
 #include <optional>
 #include <string>
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "controller/estimator.h"
 #include "controller/ports.h"
 #include "controller/signals.h"
 
@@ -35,6 +37,15 @@ class MemoryStateStore : public StateStore {
     for (const auto& [key, counts] : buckets_) {
       const auto& [at, pool, isp, ip, c] = key;
       if (at >= start) out.push_back(SignalBucket{at, pool, isp, ip, c, counts});
+    }
+    return out;
+  }
+
+  // Summed from the buckets, as the SQLite store keeps them while it adds buckets.
+  Expected<std::vector<PairDay>> pair_days_since(UnixSeconds first_day) override {
+    std::vector<PairDay> out;
+    for (PairDay& d : daily_totals(buckets_since(std::numeric_limits<UnixSeconds>::min()).value())) {
+      if (d.day >= first_day) out.push_back(std::move(d));
     }
     return out;
   }

@@ -158,10 +158,12 @@ TEST(EstimatorSummarize, TheWindowMayStartAtTheLastChange) {
   EXPECT_EQ(s.week.throttle, 6u);
 }
 
-TEST(EstimatorSummarize, TheWeekIsTheLast7Days) {
+// The week is today and the 6 UTC days before: the daily totals the store keeps.
+TEST(EstimatorSummarize, TheWeekIsTodayAndTheSixDaysBefore) {
+  const UnixSeconds today = day_of(kNow);
   const std::vector<PairBucket> series = {
-      at(kNow - 7 * kDay - 1, 1, 1),  // 7 days and a second ago: out
-      at(kNow - 7 * kDay, 10),        // exactly 7 days ago: in
+      at(today - 6 * kDay - 1, 1, 1),  // the last second of the day before: out
+      at(today - 6 * kDay, 10),        // the first second of the week: in
       at(kNow - 3 * kDay, 100, 2),
   };
   const PairSignals s = summarize(series, kNow - kHour, kNow, default_policy());
@@ -171,15 +173,15 @@ TEST(EstimatorSummarize, TheWeekIsTheLast7Days) {
 }
 
 TEST(EstimatorSummarize, BusyDaysCountDaysWithEnoughAttempts) {
-  // Day k is [now - (k+1) days, now - k days); a day's buckets add up.
+  const UnixSeconds today = day_of(kNow);
   std::vector<PairBucket> series = {
-      at(kNow - 1, 100),                    // day 0: busy, in its last second
-      at(kNow - kDay, 60),                  // day 0: its first second
-      at(kNow - kDay - 1, 99),              // day 1: one short
-      at(kNow - 2 * kDay - kHour, 50),      // day 2: two buckets make it busy
-      at(kNow - 2 * kDay - 2 * kHour, 50),  //
-      at(kNow - 6 * kDay - 1, 500),         // day 6: busy
-      at(kNow - 7 * kDay - 1, 5000),        // before the week
+      at(kNow - 1, 40),                     // today: with the next one, busy
+      at(today, 60),                        //
+      at(today - 1, 99),                    // yesterday: one short
+      at(today - 2 * kDay + kHour, 50),     // two days ago: two buckets make it busy
+      at(today - 2 * kDay + 2 * kHour, 50),  //
+      at(today - 6 * kDay, 500),            // six days ago: busy
+      at(today - 6 * kDay - 1, 5000),       // before the week
   };
   const PairSignals s = summarize(series, kNow - kHour, kNow, default_policy());
   EXPECT_EQ(s.busy_days, 3);
@@ -191,11 +193,26 @@ TEST(EstimatorSummarize, BusyDaysCountDaysWithEnoughAttempts) {
 
 TEST(EstimatorSummarize, SevenBusyDays) {
   std::vector<PairBucket> series;
-  for (UnixSeconds t = kNow - 7 * kDay; t < kNow; t += kHour) series.push_back(at(t, 10));
+  for (int d = 6; d >= 0; --d) series.push_back(at(day_of(kNow) - d * kDay, 100));
+  series.push_back(at(kNow - 300, 10));
   const PairSignals s = summarize(series, kNow - kHour, kNow, default_policy());
   EXPECT_EQ(s.busy_days, 7);
-  EXPECT_EQ(s.week.attempts, 7u * 24 * 10);
+  EXPECT_EQ(s.week.attempts, 710u);
   EXPECT_EQ(s.window.attempts, 10u);
+}
+
+TEST(EstimatorSummarize, StoredDaysAndBucketsOfTheWindow) {
+  // The cycle passes the week as the store's daily totals and the window as buckets.
+  const std::vector<PairBucket> window = {at(kNow - 600, 30, 3)};
+  const std::vector<PairDay> days = {
+      PairDay{day_of(kNow), "p", "gmail", SignalFigures{500, 10, 3, 1, {}}},
+      PairDay{day_of(kNow) - 7 * kDay, "p", "gmail", SignalFigures{900, 0, 0, 0, {}}}};
+  const PairSignals s = summarize(window, days, kNow - kHour, kNow, default_policy());
+  EXPECT_EQ(s.window.attempts, 30u);
+  EXPECT_EQ(s.window.throttle, 3u);
+  EXPECT_EQ(s.week.attempts, 500u);
+  EXPECT_EQ(s.week.throttle, 3u);
+  EXPECT_EQ(s.busy_days, 1);
 }
 
 TEST(EstimatorSummarize, BucketsInTheFutureAreIgnored) {

@@ -165,7 +165,7 @@ TEST_F(SqliteStoreTest, CreatesTheDatabaseAtTheLatestSchema) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(std::filesystem::exists(path_));
-  EXPECT_EQ(SqliteStore::latest_schema_version(), 2);
+  EXPECT_EQ(SqliteStore::latest_schema_version(), 3);
   EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
   EXPECT_TRUE(store->load_checkpoints()->empty());
   EXPECT_TRUE(store->buckets_since(0)->empty());
@@ -177,7 +177,7 @@ TEST_F(SqliteStoreTest, UsesWriteAheadLogging) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "2");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "3");
 }
 
 TEST_F(SqliteStoreTest, CheckpointsRoundTrip) {
@@ -269,6 +269,34 @@ TEST_F(SqliteStoreTest, PruneRemovesOnlyOlderBuckets) {
                           "600 pool-a gmail 203.0.113.1 none 3/0/0/0"));
 }
 
+TEST_F(SqliteStoreTest, KeepsDailyTotalsPerPairAsBucketsArrive) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  // kT0 is 10:00 UTC: the first two buckets fall on one day, the third on the next.
+  ASSERT_TRUE(store
+                  ->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {90, 2, 0, 0}),
+                                     bucket(300, "pool-a", DeferralClass::connection, {0, 0, 4, 3}),
+                                     bucket(300, "pool-a", DeferralClass::recipient, {0, 0, 1, 0}),
+                                     bucket(86400, "pool-a", DeferralClass::none, {7, 0, 0, 0})})
+                  .ok());
+  ASSERT_TRUE(
+      store->commit_read({}, {bucket(600, "pool-a", DeferralClass::rate, {0, 0, 2, 0})}).ok());
+  const std::vector<PairDay> days = store->pair_days_since(0).value();
+  ASSERT_EQ(days.size(), 2u);
+  EXPECT_EQ(days[0].day, day_of(kT0));
+  EXPECT_EQ(days[0].pool, "pool-a");
+  EXPECT_EQ(days[0].isp, "gmail");
+  EXPECT_EQ(days[0].figures.attempts, 102u);
+  EXPECT_EQ(days[0].figures.deferrals, 10u);
+  EXPECT_EQ(days[0].figures.throttle, 9u);
+  EXPECT_EQ(days[0].figures.throttle_tq, 3u);
+  EXPECT_EQ(days[1].figures.attempts, 7u);
+  EXPECT_EQ(store->pair_days_since(day_of(kT0) + 86400)->size(), 1u);
+
+  ASSERT_TRUE(store->prune_buckets_before(kT0 + 86400).ok());
+  EXPECT_EQ(store->pair_days_since(0)->size(), 1u);
+}
+
 TEST_F(SqliteStoreTest, ReopeningKeepsTheData) {
   {
     auto store = open();
@@ -295,15 +323,15 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerSluice) {
     ASSERT_TRUE(
         store->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {1, 0, 0, 0})}).ok());
   }
-  query(path_, "PRAGMA user_version=3");
-  ASSERT_EQ(query(path_, "PRAGMA user_version"), "3");
+  query(path_, "PRAGMA user_version=4");
+  ASSERT_EQ(query(path_, "PRAGMA user_version"), "4");
 
   auto refused = SqliteStore::open(path_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message,
-            path_ + ": schema version 3 is newer than this sluice knows (2): upgrade sluice");
+            path_ + ": schema version 4 is newer than this sluice knows (3): upgrade sluice");
   // Left as it was.
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "3");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "4");
   EXPECT_EQ(query(path_, "SELECT count(*) FROM signal_bucket"), "1");
 }
 
@@ -348,7 +376,8 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
 
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(store->pair_days_since(0)->size(), 1u) << "migration 3 sums the existing buckets";
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
   ASSERT_EQ(loaded.size(), 1u);
   EXPECT_EQ(loaded[0].path, "/var/log/pmta/acct.csv");
