@@ -33,14 +33,22 @@ std::string unified_diff(std::string_view before, std::string_view after, std::s
   std::string body;
   std::size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
+    char mark;
+    std::string_view line;
     if (i < a.size() && j < b.size() && a[i] == b[j]) {
-      body += " " + std::string(a[i++]) + "\n";
+      mark = ' ';
+      line = a[i++];
       ++j;
     } else if (j < b.size() && (i == a.size() || lcs[i][j + 1] >= lcs[i + 1][j])) {
-      body += "+" + std::string(b[j++]) + "\n";
+      mark = '+';
+      line = b[j++];
     } else {
-      body += "-" + std::string(a[i++]) + "\n";
+      mark = '-';
+      line = a[i++];
     }
+    body += mark;
+    body += line;
+    body += '\n';
   }
   const auto range = [](std::size_t n) {
     return (n == 0 ? std::string("0,0") : "1," + std::to_string(n));

@@ -188,7 +188,8 @@ std::optional<IspId> IspCatalog::match_domain(std::string_view domain) const {
 
 std::optional<IspId> IspCatalog::match_mx_host(std::string_view host) const {
   if (host.empty()) return std::nullopt;
-  const std::string h = "." + lowercase(host);
+  std::string h(1, '.');
+  h += lowercase(host);
   for (const auto& [suffix, id] : mx_suffixes_) {
     if (h.ends_with(suffix)) return id;
   }
