@@ -155,13 +155,15 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     plan.outcome = decide(state, signals, pair.policy, now);
     const bool waiting_after_failure =
         state.last_failure_at != 0 && now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
-    if (check_fragment && !current && !waiting_after_failure) {
+    const bool value_changes = plan.outcome.decision && plan.outcome.decision->changes_value();
+    // A change writes the fragment anyway, and its decision says why.
+    if (check_fragment && !current && !waiting_after_failure && !value_changes) {
       Decision d;
       d.pool = pair.pool;
       d.isp = pair.isp;
       d.at = now;
       d.rule = Rule::initial;
-      d.old_value = d.new_value = plan.outcome.next.max_smtp_out;
+      d.old_value = d.new_value = state.max_smtp_out;
       d.phase = plan.outcome.next.phase;
       d.reason = "no fragment yet: writing it with the pair's value (tier " +
                  std::string(to_string(pair.tier)) + ")";

@@ -62,6 +62,73 @@ Decision make_decision(const PairState& state, UnixSeconds now, Rule rule, int n
   return d;
 }
 
+// Cuts, verdicts and the investigate flag: what the last window's figures call for, if anything.
+std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures& w,
+                                     const PolicyParams& policy, UnixSeconds now) {
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  const int value = state.max_smtp_out;
+  const double throttle_rate = w.throttle_rate();
+  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
+    if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
+    const bool severe = throttle_rate > policy.severe_threshold;
+    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
+    const int cut = static_cast<int>(std::floor(value * (1.0 - fraction)));
+    const int new_value = std::max(policy.floor, std::min(value - 1, cut));
+    const DeferralClass trigger = w.dominant_throttle_class();
+    const UnixSeconds verify = trigger == DeferralClass::reputation
+                                   ? policy.verify_reputation_seconds
+                                   : policy.verify_connection_seconds;
+    if (state.phase != Phase::verifying) next.last_safe = value;
+    next.max_smtp_out = new_value;
+    next.phase = Phase::verifying;
+    next.last_change_at = now;
+    next.last_cut_at = now;
+    next.verify_until = now + verify;
+    next.verify_class = trigger;
+    out.decision = make_decision(
+        state, now, severe ? Rule::severe_cut : Rule::cut, new_value, Phase::verifying, w,
+        "throttle deferral rate " + describe(w, w.throttle) + " above " +
+            percent(severe ? policy.severe_threshold : policy.cut_threshold) + ": cut " +
+            std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%, verify within " +
+            std::to_string(verify / 60) + " minutes");
+    out.decision->trigger = trigger;
+    return out;
+  }
+
+  if (state.phase == Phase::verifying) {
+    next.phase = Phase::steady;
+    next.verify_until = 0;
+    next.verify_class = DeferralClass::none;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "the cut worked: throttle deferral rate " +
+                                     describe(w, w.throttle) + " within " +
+                                     percent(policy.cut_threshold));
+    return out;
+  }
+
+  // Deferrals that concurrency does not cause: flag, never cut, never raise.
+  if (w.other_rate() > policy.investigate_threshold) {
+    if (state.phase != Phase::investigate) {
+      next.phase = Phase::investigate;
+      out.decision = make_decision(state, now, Rule::investigate, value, Phase::investigate, w,
+                                   "deferral rate " + describe(w, w.deferrals - w.throttle) +
+                                       " above " + percent(policy.investigate_threshold) +
+                                       " without throttle signals: not a concurrency problem; "
+                                       "no change, raises held");
+    }
+    return out;
+  }
+  if (state.phase == Phase::investigate) {
+    next.phase = Phase::steady;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "deferral rate back to " + describe(w, w.deferrals));
+    return out;
+  }
+
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view to_string(Tier tier) { return kTierNames[static_cast<int>(tier)]; }
@@ -164,66 +231,11 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   // Inside a verification window the signals are the cut's own tail, not a new incident.
   if (state.phase == Phase::verifying && now < state.verify_until) return out;
 
+  // No action on a thin window, raises included (refused connections make few attempts, so
+  // enough of them count on their own).
   const bool enough = w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
   if (!enough) return out;
-
-  const double throttle_rate = w.throttle_rate();
-  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
-    if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
-    const bool severe = throttle_rate > policy.severe_threshold;
-    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
-    const int cut = static_cast<int>(std::floor(value * (1.0 - fraction)));
-    const int new_value = std::max(policy.floor, std::min(value - 1, cut));
-    const DeferralClass trigger = w.dominant_throttle_class();
-    const UnixSeconds verify = trigger == DeferralClass::reputation
-                                   ? policy.verify_reputation_seconds
-                                   : policy.verify_connection_seconds;
-    if (state.phase != Phase::verifying) next.last_safe = value;
-    next.max_smtp_out = new_value;
-    next.phase = Phase::verifying;
-    next.last_change_at = now;
-    next.last_cut_at = now;
-    next.verify_until = now + verify;
-    next.verify_class = trigger;
-    out.decision = make_decision(
-        state, now, severe ? Rule::severe_cut : Rule::cut, new_value, Phase::verifying, w,
-        "throttle deferral rate " + describe(w, w.throttle) + " above " +
-            percent(severe ? policy.severe_threshold : policy.cut_threshold) + ": cut " +
-            std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%, verify within " +
-            std::to_string(verify / 60) + " minutes");
-    out.decision->trigger = trigger;
-    return out;
-  }
-
-  if (state.phase == Phase::verifying) {
-    next.phase = Phase::steady;
-    next.verify_until = 0;
-    next.verify_class = DeferralClass::none;
-    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
-                                 "the cut worked: throttle deferral rate " +
-                                     describe(w, w.throttle) + " within " +
-                                     percent(policy.cut_threshold));
-    return out;
-  }
-
-  // Deferrals that concurrency does not cause: flag, never cut, never raise.
-  if (w.other_rate() > policy.investigate_threshold) {
-    if (state.phase != Phase::investigate) {
-      next.phase = Phase::investigate;
-      out.decision = make_decision(state, now, Rule::investigate, value, Phase::investigate, w,
-                                   "deferral rate " + describe(w, w.deferrals - w.throttle) +
-                                       " above " + percent(policy.investigate_threshold) +
-                                       " without throttle signals: not a concurrency problem; "
-                                       "no change, raises held");
-    }
-    return out;
-  }
-  if (state.phase == Phase::investigate) {
-    next.phase = Phase::steady;
-    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
-                                 "deferral rate back to " + describe(w, w.deferrals));
-    return out;
-  }
+  if (std::optional<Outcome> acted = act_on_window(state, w, policy, now)) return *acted;
 
   // Raise while stable, slowly, within the cap.
   const SignalFigures& week = signals.week;
