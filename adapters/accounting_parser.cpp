@@ -252,6 +252,7 @@ class Parser {
                                                                        : ScanResult::need_more;
     };
     record_start_ = start;
+    record_has_doubled_quotes_ = false;
     field_count_ = 0;
     quote_open_ = false;
     lines = 1;
@@ -276,6 +277,7 @@ class Parser {
           }
           if (q + 1 >= limit) return incomplete();
           if (base[q + 1] != '"') break;
+          record_has_doubled_quotes_ = true;
           scanner_.next();  // the second quote of a doubled pair
         }
         stop = q + 1;
@@ -318,7 +320,8 @@ class Parser {
     if (end > begin && base[begin] == '"') {
       ++begin;
       --end;  // the closing quote
-      f.escaped = std::memchr(base + begin, '"', end - begin) != nullptr;
+      f.escaped =
+          record_has_doubled_quotes_ && std::memchr(base + begin, '"', end - begin) != nullptr;
     }
     f.text = std::string_view(base + begin, end - begin);
     return f;
@@ -441,6 +444,7 @@ class Parser {
   bool line_is_ascii_ = true;
   StreamTimeParser times_;
   std::size_t record_start_ = 0;
+  bool record_has_doubled_quotes_ = false;  // else no field needs unescaping
   std::array<std::size_t, kMaxFields> field_ends_{};  // terminator positions
   std::size_t field_count_ = 0;
   std::array<std::string, kColumnCount> scratch_;

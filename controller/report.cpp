@@ -18,7 +18,7 @@ constexpr std::size_t kTextChars = 60;
 constexpr std::uint64_t kMinIpAttempts = 30;
 constexpr std::uint64_t kMinPoolAttempts = 50;
 constexpr double kStandOutZ = 3.0;
-constexpr std::size_t kMaxTextGroups = 50000;
+constexpr std::size_t kMaxTextGroups = 8192;
 
 double ratio(std::uint64_t part, std::uint64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
