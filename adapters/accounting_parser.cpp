@@ -37,12 +37,12 @@ __attribute__((target("avx2"))) std::uint64_t avx2_delimiters(const char* p, boo
   const __m256i newline = _mm256_set1_epi8('\n');
   const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
   const __m256i hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 32));
-  const __m256i lo_hits = _mm256_or_si256(
-      _mm256_or_si256(_mm256_cmpeq_epi8(lo, comma), _mm256_cmpeq_epi8(lo, quote)),
-      _mm256_cmpeq_epi8(lo, newline));
-  const __m256i hi_hits = _mm256_or_si256(
-      _mm256_or_si256(_mm256_cmpeq_epi8(hi, comma), _mm256_cmpeq_epi8(hi, quote)),
-      _mm256_cmpeq_epi8(hi, newline));
+  const __m256i lo_hits =
+      _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(lo, comma), _mm256_cmpeq_epi8(lo, quote)),
+                      _mm256_cmpeq_epi8(lo, newline));
+  const __m256i hi_hits =
+      _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(hi, comma), _mm256_cmpeq_epi8(hi, quote)),
+                      _mm256_cmpeq_epi8(hi, newline));
   non_ascii = _mm256_movemask_epi8(_mm256_or_si256(lo, hi)) != 0;
   return static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(lo_hits))) |
          static_cast<std::uint64_t>(static_cast<std::uint32_t>(_mm256_movemask_epi8(hi_hits)))
@@ -107,9 +107,9 @@ class DelimiterScanner {
       const __m128i quote = _mm_set1_epi8('"');
       const __m128i newline = _mm_set1_epi8('\n');
       const auto delimiters = [&](const __m128i v) {
-        const __m128i hits = _mm_or_si128(
-            _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
-            _mm_cmpeq_epi8(v, newline));
+        const __m128i hits =
+            _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)),
+                         _mm_cmpeq_epi8(v, newline));
         return static_cast<std::uint64_t>(static_cast<std::uint16_t>(_mm_movemask_epi8(hits)));
       };
       const __m128i v0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
@@ -181,14 +181,16 @@ std::optional<RecordType> used_type(std::string_view t) {
   return std::nullopt;
 }
 
-bool skipped_type(std::string_view t) { return t == "r" || t == "f" || t == "rb" || t == "rs"; }
+bool skipped_type(std::string_view t) {
+  return t == "r" || t == "f" || t == "rb" || t == "rs";
+}
 
 enum class ScanResult { record, need_more, bad_quoting, too_long, too_many_fields };
 
 class Parser {
  public:
-  Parser(std::string_view data, bool at_eof, ParserState& state, RecordSink& sink,
-         ReadStats& stats, std::string_view file)
+  Parser(std::string_view data, bool at_eof, ParserState& state, RecordSink& sink, ReadStats& stats,
+         std::string_view file)
       : data_(data),
         at_eof_(at_eof),
         state_(state),
@@ -249,7 +251,7 @@ class Parser {
     const std::size_t limit = std::min(data_.size(), start + kMaxRecordBytes);
     const auto incomplete = [&] {
       return limit < data_.size() || limit - start >= kMaxRecordBytes ? ScanResult::too_long
-                                                                       : ScanResult::need_more;
+                                                                      : ScanResult::need_more;
     };
     record_start_ = start;
     record_has_doubled_quotes_ = false;
@@ -444,7 +446,7 @@ class Parser {
   bool line_is_ascii_ = true;
   StreamTimeParser times_;
   std::size_t record_start_ = 0;
-  bool record_has_doubled_quotes_ = false;  // else no field needs unescaping
+  bool record_has_doubled_quotes_ = false;            // else no field needs unescaping
   std::array<std::size_t, kMaxFields> field_ends_{};  // terminator positions
   std::size_t field_count_ = 0;
   std::array<std::string, kColumnCount> scratch_;

@@ -45,7 +45,9 @@ class FileDescriptor {
   int fd_;
 };
 
-std::string errno_text(const std::string& path) { return path + ": " + std::strerror(errno); }
+std::string errno_text(const std::string& path) {
+  return path + ": " + std::strerror(errno);
+}
 
 // Reads up to `size` bytes at `offset`; fewer only at the end of the file.
 Expected<std::size_t> read_at(int fd, char* out, std::size_t size, std::uint64_t offset,
@@ -129,8 +131,8 @@ class WindowParser {
     const double first_share = 0.85 / static_cast<double>(slices);
     std::vector<std::size_t> bounds{0};
     for (std::size_t i = 1; i < slices; ++i) {
-      const double share =
-          first_share + (1 - first_share) * static_cast<double>(i - 1) / static_cast<double>(slices - 1);
+      const double share = first_share + (1 - first_share) * static_cast<double>(i - 1) /
+                                             static_cast<double>(slices - 1);
       const auto nominal = static_cast<std::size_t>(share * static_cast<double>(data.size()));
       const void* nl = std::memchr(data.data() + nominal, '\n', data.size() - nominal);
       const std::size_t bound = nl ? static_cast<const char*>(nl) - data.data() + 1 : data.size();
@@ -246,8 +248,8 @@ Expected<FileCheckpoint> read_accounting_file(const std::string& path, const Fil
   Buffer buffers[2] = {Buffer(reserve + window_bytes), Buffer(reserve + window_bytes)};
   WindowParser window(threads, slice_bytes, sink, stats, path);
   std::uint64_t read_offset = checkpoint.offset;
-  Expected<std::size_t> first = read_at(fd.get(), buffers[0].data() + reserve, window_bytes,
-                                        read_offset, path);
+  Expected<std::size_t> first =
+      read_at(fd.get(), buffers[0].data() + reserve, window_bytes, read_offset, path);
   if (!first) return first.error();
   read_offset += *first;
   int current = 0;
@@ -261,17 +263,16 @@ Expected<FileCheckpoint> read_accounting_file(const std::string& path, const Fil
     std::optional<Error> read_error;
     const auto read_ahead = [&] {
       if (at_eof) return;
-      Expected<std::size_t> n =
-          read_at(fd.get(), next.data() + (next.size() - window_bytes), window_bytes, read_offset, path);
+      Expected<std::size_t> n = read_at(fd.get(), next.data() + (next.size() - window_bytes),
+                                        window_bytes, read_offset, path);
       if (n) {
         next_size = *n;
       } else {
         read_error = n.error();
       }
     };
-    const std::size_t consumed =
-        window.parse(std::string_view(buffers[current].data() + begin, end - begin), at_eof, state,
-                     read_ahead);
+    const std::size_t consumed = window.parse(
+        std::string_view(buffers[current].data() + begin, end - begin), at_eof, state, read_ahead);
     if (read_error) return *read_error;
     position += consumed;
     stats.bytes += consumed;
@@ -354,10 +355,12 @@ Expected<ReadOutcome> AccountingFiles::read_new(const std::vector<FileCheckpoint
     }
     if (resume == nullptr && same_path != nullptr && same_path->offset > 0) {
       outcome.stats.warnings.push_back(
-          path + ": a different file than the one read before under this name (rotated or "
-                 "replaced); reading it from the start");
+          path +
+          ": a different file than the one read before under this name (rotated or "
+          "replaced); reading it from the start");
     }
-    Expected<FileCheckpoint> done = read_accounting_file(path, resume, sink, outcome.stats, options_);
+    Expected<FileCheckpoint> done =
+        read_accounting_file(path, resume, sink, outcome.stats, options_);
     if (!done) {
       outcome.stats.warnings.push_back(done.error().message);
       if (resume != nullptr) outcome.checkpoints.push_back(*resume);

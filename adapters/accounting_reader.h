@@ -10,8 +10,8 @@
 namespace sluice::adapters {
 
 struct ReaderOptions {
-  unsigned threads = 0;                  // 0: one per core
-  std::size_t slice_bytes = 4u << 20;    // bytes each thread parses per round
+  unsigned threads = 0;                // 0: one per core
+  std::size_t slice_bytes = 4u << 20;  // bytes each thread parses per round
 };
 
 // Reads one file. With `resume` of the same identity it continues from there; a file that was

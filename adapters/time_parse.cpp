@@ -18,7 +18,9 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Reads exactly n digits at text[pos].
 bool digits(std::string_view text, std::size_t pos, std::size_t n, unsigned& out) {
@@ -32,7 +34,9 @@ bool digits(std::string_view text, std::size_t pos, std::size_t n, unsigned& out
   return true;
 }
 
-bool leap(unsigned y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool leap(unsigned y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 unsigned days_in_month(unsigned y, unsigned m) {
   static constexpr unsigned kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -110,8 +114,8 @@ std::optional<UnixSeconds> StreamTimeParser::parse(std::string_view text) {
   const bool iso_shape = text.size() >= 19 && text[4] == '-' && text[16] == ':' &&
                          is_digit(text[kSeconds]) && is_digit(text[kSeconds + 1]);
   if (!iso_shape) return parse_time(text);
-  const unsigned seconds =
-      static_cast<unsigned>(text[kSeconds] - '0') * 10 + static_cast<unsigned>(text[kSeconds + 1] - '0');
+  const unsigned seconds = static_cast<unsigned>(text[kSeconds] - '0') * 10 +
+                           static_cast<unsigned>(text[kSeconds + 1] - '0');
   const std::string_view head = text.substr(0, kSeconds);
   const std::string_view tail = text.substr(kSeconds + 2);
   if (seconds < 60 && !minute_key_.empty() && minute_key_.size() == head.size() + tail.size() &&
@@ -141,12 +145,23 @@ std::optional<UnixSeconds> parse_duration(std::string_view text) {
     }
     if (i == start || i == text.size()) return std::nullopt;
     switch (text[i++]) {
-      case 's': total += n; break;
-      case 'm': total += n * 60; break;
-      case 'h': total += n * 3600; break;
-      case 'd': total += n * 86400; break;
-      case 'w': total += n * 7 * 86400; break;
-      default: return std::nullopt;
+      case 's':
+        total += n;
+        break;
+      case 'm':
+        total += n * 60;
+        break;
+      case 'h':
+        total += n * 3600;
+        break;
+      case 'd':
+        total += n * 86400;
+        break;
+      case 'w':
+        total += n * 7 * 86400;
+        break;
+      default:
+        return std::nullopt;
     }
   }
   return total;

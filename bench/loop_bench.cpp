@@ -322,10 +322,9 @@ int run_cycle_bench(const CycleOptions& o, const std::string& dir, bool keep,
     signals.clear();
     for (std::size_t i = 0; i < states.size(); ++i) {
       const auto found = days.find({states[i].pool, states[i].isp});
-      signals.push_back(sluice::summarize(series.at({states[i].pool, states[i].isp}),
-                                          found == days.end() ? kNoDays : found->second,
-                                          sluice::window_start(states[i], setup.policy, kNow), kNow,
-                                          setup.policy));
+      signals.push_back(sluice::summarize(
+          series.at({states[i].pool, states[i].isp}), found == days.end() ? kNoDays : found->second,
+          sluice::window_start(states[i], setup.policy, kNow), kNow, setup.policy));
     }
     estimate_ms.push_back(ms_since(start));
 

@@ -103,7 +103,8 @@ int run_report(const GlobalOptions& global, const ReportArgs& args) {
     std::fwrite(rendered.data(), 1, rendered.size(), stdout);
     return std::fflush(stdout) == 0 ? 0 : fail("cannot write the report to stdout");
   }
-  if (Status s = adapters::write_file_atomically(args.out, rendered); !s) return fail(s.error().message);
+  if (Status s = adapters::write_file_atomically(args.out, rendered); !s)
+    return fail(s.error().message);
   return 0;
 }
 
@@ -157,11 +158,14 @@ int run(int argc, char** argv) {
                      "nothing at all");
   std::string interval;
   CLI::App* run_cmd = app.add_subcommand(
-      "run", "The daemon: a cycle every interval; SIGTERM/SIGINT finish the cycle and exit, "
-             "SIGHUP re-reads the configuration");
+      "run",
+      "The daemon: a cycle every interval; SIGTERM/SIGINT finish the cycle and exit, "
+      "SIGHUP re-reads the configuration");
   run_cmd->add_flag("--dry-run", dry_run, "Decide and record, never apply");
-  run_cmd->add_option("--interval", interval, "Time between cycles (default [run] interval_seconds)");
-  app.add_subcommand("status", "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
+  run_cmd->add_option("--interval", interval,
+                      "Time between cycles (default [run] interval_seconds)");
+  app.add_subcommand("status",
+                     "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
   HistoryArgs history_args;
   CLI::App* history = app.add_subcommand("history", "The decision audit trail");
   history->add_option("--pool", history_args.pool, "Only this pool");

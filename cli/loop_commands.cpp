@@ -78,8 +78,8 @@ std::string rate_text(double rate) {
 }
 
 std::string decision_line(const Decision& d) {
-  std::string line = format_time(d.at) + " " + d.pool + "/" + d.isp + " " +
-                     std::string(to_string(d.rule));
+  std::string line =
+      format_time(d.at) + " " + d.pool + "/" + d.isp + " " + std::string(to_string(d.rule));
   if (d.changes_value() || d.rule == Rule::initial) {
     line += " " + std::to_string(d.old_value) + " -> " + std::to_string(d.new_value);
   }
@@ -99,11 +99,16 @@ Json figures_json(const SignalFigures& f) {
 }
 
 Json decision_json(const Decision& d) {
-  return {{"at", format_time(d.at)},      {"pool", d.pool},
-          {"isp", d.isp},                  {"rule", to_string(d.rule)},
-          {"old_value", d.old_value},      {"new_value", d.new_value},
-          {"phase", to_string(d.phase)},   {"trigger", to_string(d.trigger)},
-          {"reason", d.reason},            {"figures", figures_json(d.figures)}};
+  return {{"at", format_time(d.at)},
+          {"pool", d.pool},
+          {"isp", d.isp},
+          {"rule", to_string(d.rule)},
+          {"old_value", d.old_value},
+          {"new_value", d.new_value},
+          {"phase", to_string(d.phase)},
+          {"trigger", to_string(d.trigger)},
+          {"reason", d.reason},
+          {"figures", figures_json(d.figures)}};
 }
 
 // One cycle with the real adapters. `mode` plan opens nothing for writing.
@@ -136,7 +141,9 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
   if (global.json) {
     Json out;
     out["now"] = format_time(report->now);
-    out["mode"] = mode == CycleMode::apply ? "apply" : mode == CycleMode::dry_run ? "dry-run" : "plan";
+    out["mode"] = mode == CycleMode::apply     ? "apply"
+                  : mode == CycleMode::dry_run ? "dry-run"
+                                               : "plan";
     out["records_read"] = report->read.records;
     Json decisions = Json::array();
     for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
@@ -187,7 +194,9 @@ int run_once(const GlobalOptions& global, bool dry_run) {
   return cycle(global, dry_run ? CycleMode::dry_run : CycleMode::apply);
 }
 
-int run_plan(const GlobalOptions& global) { return cycle(global, CycleMode::plan); }
+int run_plan(const GlobalOptions& global) {
+  return cycle(global, CycleMode::plan);
+}
 
 int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval_text) {
   // Signals are taken synchronously between cycles: a cycle always finishes.
@@ -227,7 +236,8 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     Controller controller(source, **store, fragments, runner, *clock, setup->catalog,
                           build_pool_map(setup->config), setup->pairs,
                           loop_settings(setup->config));
-    Expected<CycleReport> report = controller.run_cycle(dry ? CycleMode::dry_run : CycleMode::apply);
+    Expected<CycleReport> report =
+        controller.run_cycle(dry ? CycleMode::dry_run : CycleMode::apply);
     if (!report) {
       spdlog::error("cycle failed: {}", report.error().message);
     } else {
@@ -320,24 +330,24 @@ int run_status(const GlobalOptions& global) {
     row["last_change"] = last_change;
     Json next_raise;
     if (seen && state.phase == Phase::steady && state.max_smtp_out < range.cap) {
-      next_raise = format_time(std::max(now, state.last_change_at + pair.policy.raise_quiet_seconds));
+      next_raise =
+          format_time(std::max(now, state.last_change_at + pair.policy.raise_quiet_seconds));
     }
     row["next_raise_at"] = next_raise;
     row["last_failure"] = state.last_failure.empty() ? Json() : Json(state.last_failure);
     row["vmta_overrides"] = Json::object();
     rows.push_back(row);
-    std::snprintf(line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", pair.pool.c_str(),
-                  pair.isp.c_str(), seen ? std::to_string(state.max_smtp_out).c_str() : "-",
-                  (std::string(to_string(pair.tier)) + "(" + std::to_string(range.cap) + ")").c_str(),
-                  row["phase"].get<std::string>().c_str(),
-                  rate_text(hour.window.deferral_rate()).c_str(),
-                  rate_text(day.window.deferral_rate()).c_str(),
-                  last ? (format_time(last->decision.at) + " " +
-                          std::to_string(last->decision.old_value) + "->" +
-                          std::to_string(last->decision.new_value) + " " +
-                          std::string(to_string(last->decision.rule)))
-                             .c_str()
-                       : "-");
+    std::snprintf(
+        line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", pair.pool.c_str(),
+        pair.isp.c_str(), seen ? std::to_string(state.max_smtp_out).c_str() : "-",
+        (std::string(to_string(pair.tier)) + "(" + std::to_string(range.cap) + ")").c_str(),
+        row["phase"].get<std::string>().c_str(), rate_text(hour.window.deferral_rate()).c_str(),
+        rate_text(day.window.deferral_rate()).c_str(),
+        last ? (format_time(last->decision.at) + " " + std::to_string(last->decision.old_value) +
+                "->" + std::to_string(last->decision.new_value) + " " +
+                std::string(to_string(last->decision.rule)))
+                   .c_str()
+             : "-");
     text += line;
   }
   if (global.json) {
@@ -429,8 +439,9 @@ int run_check(const GlobalOptions& global) {
   const config::Config& c = setup->config;
   std::vector<std::string> problems;
   std::vector<std::string> notes;
-  notes.push_back("configuration " + (c.source.empty() ? std::string("(built-in defaults)") : c.source) +
-                  ": " + std::to_string(setup->pairs.size()) + " managed (pool, ISP) pairs");
+  notes.push_back("configuration " +
+                  (c.source.empty() ? std::string("(built-in defaults)") : c.source) + ": " +
+                  std::to_string(setup->pairs.size()) + " managed (pool, ISP) pairs");
   struct stat st {};
   if (::stat(c.fragments.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     problems.push_back("fragment directory " + c.fragments + " does not exist (mkdir -p it)");
@@ -481,10 +492,12 @@ int run_init(const GlobalOptions& global) {
   adapters::FragmentFiles fragments(c.fragments);
   std::string out;
   out += "# 1. Log deferrals: sluice reads t and tq records (PowerMTA's default is d,b only).\n";
-  out += "<acct-file /var/log/pmta/acct.csv>\n    records d,b,t,tq\n    move-interval 1d\n"
-         "    max-size 250M\n</acct-file>\n\n";
-  out += "# 2. Include each generated fragment inside the pool's <domain> blocks. sluice writes\n"
-         "#    them before its first reload; `sluice once` creates them.\n";
+  out +=
+      "<acct-file /var/log/pmta/acct.csv>\n    records d,b,t,tq\n    move-interval 1d\n"
+      "    max-size 250M\n</acct-file>\n\n";
+  out +=
+      "# 2. Include each generated fragment inside the pool's <domain> blocks. sluice writes\n"
+      "#    them before its first reload; `sluice once` creates them.\n";
   const std::vector<IspSpec> specs = isp_specs(c);
   std::string pool;
   for (const ManagedPair& pair : setup->pairs) {

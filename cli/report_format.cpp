@@ -14,9 +14,13 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
-std::uint64_t deferrals(const BucketCounts& c) { return c.deferred + c.deferred_queue; }
+std::uint64_t deferrals(const BucketCounts& c) {
+  return c.deferred + c.deferred_queue;
+}
 
-double rounded(double rate) { return std::round(rate * 1e6) / 1e6; }
+double rounded(double rate) {
+  return std::round(rate * 1e6) / 1e6;
+}
 
 std::string with_commas(std::uint64_t n) {
   std::string digits = std::to_string(n);
@@ -24,13 +28,18 @@ std::string with_commas(std::uint64_t n) {
   return digits;
 }
 
-std::string pct(double rate) { return fmt::format("{:.1f}%", rate * 100); }
+std::string pct(double rate) {
+  return fmt::format("{:.1f}%", rate * 100);
+}
 
 std::string flag_label(RateFlag flag) {
   switch (flag) {
-    case RateFlag::ok: return "";
-    case RateFlag::investigate: return "INVESTIGATE (>5%)";
-    case RateFlag::act: return "ACT NOW (>15%)";
+    case RateFlag::ok:
+      return "";
+    case RateFlag::investigate:
+      return "INVESTIGATE (>5%)";
+    case RateFlag::act:
+      return "ACT NOW (>15%)";
   }
   return "";
 }
@@ -64,12 +73,23 @@ std::string html_escape(std::string_view s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -100,7 +120,9 @@ std::string svg_chart(const std::vector<SeriesPoint>& raw, UnixSeconds bucket, U
   }
   max_rate = std::min(1.0, std::ceil(max_rate * 10) / 10);
   const double span = std::max<double>(1, static_cast<double>(t1 - t0));
-  auto x = [&](UnixSeconds t) { return kLeft + (kW - kLeft - 8) * static_cast<double>(t - t0) / span; };
+  auto x = [&](UnixSeconds t) {
+    return kLeft + (kW - kLeft - 8) * static_cast<double>(t - t0) / span;
+  };
   auto y = [&](double rate) { return kTop + (kH - kTop - kBottom) * (1 - rate / max_rate); };
   std::string svg = fmt::format(
       "<svg viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\">", kW, kH, kW, kH);
@@ -140,9 +162,9 @@ std::string format_report_text(const Report& r) {
   if (r.out_of_range > 0) {
     out += fmt::format("outside --since/--until: {} records\n", with_commas(r.out_of_range));
   }
-  out += fmt::format("\n{:<10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>8} {:>7}  {}\n", "ISP",
-                     "attempts", "delivered", "bounced", "deferred", "def.queue", "def.rate",
-                     "bounce", "flag");
+  out +=
+      fmt::format("\n{:<10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>8} {:>7}  {}\n", "ISP", "attempts",
+                  "delivered", "bounced", "deferred", "def.queue", "def.rate", "bounce", "flag");
   for (const IspFigures& isp : r.isps) {
     out += fmt::format("{:<10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>8} {:>7}  {}\n", isp.isp,
                        with_commas(isp.counts.attempts()), with_commas(isp.counts.delivered),
@@ -150,13 +172,13 @@ std::string format_report_text(const Report& r) {
                        with_commas(isp.counts.deferred_queue), pct(isp.deferral_rate),
                        pct(isp.bounce_rate), flag_label(isp.flag));
   }
-  out += fmt::format("{:<10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>8}\n", "all",
-                     with_commas(r.totals.attempts()), with_commas(r.totals.delivered),
-                     with_commas(r.totals.bounced), with_commas(r.totals.deferred),
-                     with_commas(r.totals.deferred_queue),
-                     pct(r.totals.attempts() ? static_cast<double>(deferrals(r.totals)) /
-                                                   static_cast<double>(r.totals.attempts())
-                                             : 0));
+  out += fmt::format(
+      "{:<10} {:>11} {:>11} {:>9} {:>9} {:>9} {:>8}\n", "all", with_commas(r.totals.attempts()),
+      with_commas(r.totals.delivered), with_commas(r.totals.bounced),
+      with_commas(r.totals.deferred), with_commas(r.totals.deferred_queue),
+      pct(r.totals.attempts()
+              ? static_cast<double>(deferrals(r.totals)) / static_cast<double>(r.totals.attempts())
+              : 0));
   out += r.text_groups_pruned
              ? "\nTop deferral texts (first 60 characters; the rarest texts were dropped to bound "
                "memory)\n"
@@ -276,15 +298,16 @@ std::string format_report_html(const Report& r) {
       ".warn{stroke:#e0a800;stroke-dasharray:4 3}.act{stroke:#c0392b;stroke-dasharray:4 3}"
       ".lbl{font-size:11px;fill:#555}code{font-size:12px}"
       "</style></head><body>";
-  out += "<h1>sluice report</h1><p>" + html_escape(fmt::format(
-                                            "{} file(s), {} records, {}. Malformed lines: {}; "
-                                            "repaired records: {}.",
-                                            r.read.files, with_commas(r.read.records), period(r),
-                                            malformed_summary(r), with_commas(r.read.repaired))) +
+  out += "<h1>sluice report</h1><p>" +
+         html_escape(fmt::format("{} file(s), {} records, {}. Malformed lines: {}; "
+                                 "repaired records: {}.",
+                                 r.read.files, with_commas(r.read.records), period(r),
+                                 malformed_summary(r), with_commas(r.read.repaired))) +
          "</p>";
-  out += "<h2>ISPs</h2><table><tr><th>ISP</th><th>attempts</th><th>delivered</th><th>bounced</th>"
-         "<th>deferred</th><th>deferred (queue)</th><th>deferral rate</th><th>bounce rate</th>"
-         "<th>flag</th></tr>";
+  out +=
+      "<h2>ISPs</h2><table><tr><th>ISP</th><th>attempts</th><th>delivered</th><th>bounced</th>"
+      "<th>deferred</th><th>deferred (queue)</th><th>deferral rate</th><th>bounce rate</th>"
+      "<th>flag</th></tr>";
   for (const IspFigures& isp : r.isps) {
     out += fmt::format(
         "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
@@ -303,8 +326,9 @@ std::string format_report_html(const Report& r) {
     if (isp.top_deferrals.empty()) continue;
     out += "<table><tr><th>count</th><th>class</th><th>text (first 60 characters)</th></tr>";
     for (const TextGroup& g : isp.top_deferrals) {
-      out += fmt::format("<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\"><code>{}</code></td></tr>",
-                         with_commas(g.count), to_string(g.deferral_class), html_escape(g.text));
+      out += fmt::format(
+          "<tr><td>{}</td><td class=\"t\">{}</td><td class=\"t\"><code>{}</code></td></tr>",
+          with_commas(g.count), to_string(g.deferral_class), html_escape(g.text));
     }
     out += "</table>";
   }
@@ -313,12 +337,14 @@ std::string format_report_html(const Report& r) {
     out += fmt::format("<h3>{} / {}: {} deferred</h3><p>{}: {}</p>", html_escape(pool.pool),
                        html_escape(pool.isp), pct(pool.deferral_rate), to_string(pool.diagnosis),
                        html_escape(pool.explanation));
-    out += "<table><tr><th>source IP</th><th>attempts</th><th>deferred</th><th>rate</th><th></th></tr>";
+    out +=
+        "<table><tr><th>source "
+        "IP</th><th>attempts</th><th>deferred</th><th>rate</th><th></th></tr>";
     for (const IpFigures& ip : pool.ips) {
-      out += fmt::format("<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                         ip.stands_out ? "act" : "", html_escape(ip.ip), with_commas(ip.attempts),
-                         with_commas(ip.deferred), pct(ip.deferral_rate),
-                         ip.stands_out ? "stands out" : "");
+      out += fmt::format(
+          "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+          ip.stands_out ? "act" : "", html_escape(ip.ip), with_commas(ip.attempts),
+          with_commas(ip.deferred), pct(ip.deferral_rate), ip.stands_out ? "stands out" : "");
     }
     out += "</table>";
   }

@@ -92,8 +92,8 @@ PolicyParams policy_for(const config::Config& config, const config::PoolTable& p
         {Tier::warming, &caps.warming}};
     for (const auto& [tier, range] : tiers) {
       if (*range) {
-        p.ranges[isp][tier] = TierRange{static_cast<int>((*range)->start),
-                                        static_cast<int>((*range)->cap)};
+        p.ranges[isp][tier] =
+            TierRange{static_cast<int>((*range)->start), static_cast<int>((*range)->cap)};
       }
     }
   }
@@ -101,12 +101,13 @@ PolicyParams policy_for(const config::Config& config, const config::PoolTable& p
 }
 
 Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
-                                                const IspCatalog& catalog) {
+                                                 const IspCatalog& catalog) {
   std::vector<ManagedPair> pairs;
   for (const config::PoolTable& pool : config.pools) {
     std::vector<std::string> isps = pool.isps;
     if (isps.empty()) {
-      for (std::size_t i = 0; i < catalog.size(); ++i) isps.push_back(catalog.name(static_cast<IspId>(i)));
+      for (std::size_t i = 0; i < catalog.size(); ++i)
+        isps.push_back(catalog.name(static_cast<IspId>(i)));
     }
     const PolicyParams policy = policy_for(config, pool);
     for (const std::string& isp : isps) {

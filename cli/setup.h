@@ -28,7 +28,7 @@ std::shared_ptr<const PoolMap> build_pool_map(const config::Config& config);
 PolicyParams policy_for(const config::Config& config, const config::PoolTable& pool);
 // Every (pool, ISP) the loop manages: the pool's `isps`, else every ISP of the catalog.
 Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
-                                                const IspCatalog& catalog);
+                                                 const IspCatalog& catalog);
 LoopSettings loop_settings(const config::Config& config);
 
 // "now", read once: from --now when given.

@@ -47,7 +47,8 @@ Controller::PmtaResult Controller::test_and_reload() {
   const CommandResult test =
       runner_.run({settings_.pmta_command, "test", "config"}, settings_.pmta_timeout);
   if (!test.succeeded()) return {false, false, false, failure_text("pmta test config", test)};
-  const CommandResult reload = runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
+  const CommandResult reload =
+      runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
   // Exit codes are not documented: success needs both the code and PowerMTA's words.
   if (!reload.succeeded() || reload.out.find(kReloaded) == std::string::npos) {
     PmtaResult r{false, false, true, failure_text("pmta reload", reload)};
@@ -77,8 +78,10 @@ Controller::PmtaResult Controller::apply_changes(const std::vector<FragmentChang
     }
   }
   if (result.reload_attempted) {
-    const CommandResult again = runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
-    if (!again.succeeded()) result.outcome += "; " + failure_text("reload of the restored fragments", again);
+    const CommandResult again =
+        runner_.run({settings_.pmta_command, "reload"}, settings_.pmta_timeout);
+    if (!again.succeeded())
+      result.outcome += "; " + failure_text("reload of the restored fragments", again);
   }
   return result;
 }
@@ -129,7 +132,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     PairPlan plan;
     plan.pair = &pair;
     const PairKey key{pair.pool, pair.isp};
-    if (auto found = stored_states.find(key); found != stored_states.end()) plan.stored = found->second;
+    if (auto found = stored_states.find(key); found != stored_states.end())
+      plan.stored = found->second;
     // A pair's fragment is read when it is new, or when writing it failed before.
     const bool check_fragment = !plan.stored || plan.stored->last_failure_at != 0;
     std::optional<std::string> current;
@@ -154,7 +158,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
                   window_start(state, pair.policy, now), now, pair.policy);
     plan.outcome = decide(state, signals, pair.policy, now);
     const bool waiting_after_failure =
-        state.last_failure_at != 0 && now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
+        state.last_failure_at != 0 &&
+        now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
     const bool value_changes = plan.outcome.decision && plan.outcome.decision->changes_value();
     // A change writes the fragment anyway, and its decision says why.
     if (check_fragment && !current && !waiting_after_failure && !value_changes) {
@@ -178,8 +183,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     if (plan.initial) report.decisions.push_back(*plan.initial);
     if (decision) report.decisions.push_back(*decision);
     const Decision* cause = decision && decision->changes_value() ? &*decision
-                            : plan.initial                          ? &*plan.initial
-                                                                    : nullptr;
+                            : plan.initial                        ? &*plan.initial
+                                                                  : nullptr;
     if (cause == nullptr) continue;
     FragmentChange change;
     change.decision = *cause;
@@ -213,11 +218,10 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
       const bool refused = plan.change != nullptr && !pmta.ok;
       if (refused) {
         // The value stays; the pair waits before the same change is tried again.
-        PairState previous = plan.stored ? *plan.stored
-                                         : initial_state(plan.pair->pool, plan.pair->isp,
-                                                         plan.pair->tier,
-                                                         plan.change->decision.old_value,
-                                                         plan.pair->policy);
+        PairState previous =
+            plan.stored ? *plan.stored
+                        : initial_state(plan.pair->pool, plan.pair->isp, plan.pair->tier,
+                                        plan.change->decision.old_value, plan.pair->policy);
         previous.tier = plan.pair->tier;
         previous.last_failure_at = now;
         previous.last_failure = pmta.outcome;

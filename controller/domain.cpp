@@ -9,7 +9,9 @@ constexpr std::array<std::string_view, kDeferralClassCount> kClassNames = {
     "none", "connection", "rate", "reputation", "recipient", "config", "other"};
 }
 
-std::string_view to_string(DeferralClass c) { return kClassNames[static_cast<int>(c)]; }
+std::string_view to_string(DeferralClass c) {
+  return kClassNames[static_cast<int>(c)];
+}
 
 std::optional<DeferralClass> parse_deferral_class(std::string_view name) {
   for (int i = 0; i < kDeferralClassCount; ++i) {

@@ -13,7 +13,15 @@ using UnixSeconds = std::int64_t;
 enum class RecordType : std::uint8_t { delivered, bounced, deferred, deferred_queue };
 
 // What a deferral says about the sender. Only connection, rate and reputation are pool signals.
-enum class DeferralClass : std::uint8_t { none, connection, rate, reputation, recipient, config, other };
+enum class DeferralClass : std::uint8_t {
+  none,
+  connection,
+  rate,
+  reputation,
+  recipient,
+  config,
+  other
+};
 inline constexpr int kDeferralClassCount = 7;
 
 std::string_view to_string(DeferralClass c);

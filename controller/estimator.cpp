@@ -21,7 +21,8 @@ void add(SignalFigures& into, const SignalFigures& f) {
 
 }  // namespace
 
-std::map<PairKey, std::vector<PairBucket>> series_by_pair(const std::vector<SignalBucket>& buckets) {
+std::map<PairKey, std::vector<PairBucket>> series_by_pair(
+    const std::vector<SignalBucket>& buckets) {
   std::map<PairKey, std::map<UnixSeconds, SignalFigures>> grouped;
   for (const SignalBucket& b : buckets) {
     SignalFigures& f = grouped[{b.pool, b.isp}][b.start];
@@ -45,7 +46,8 @@ std::map<PairKey, std::vector<PairBucket>> series_by_pair(const std::vector<Sign
 std::vector<PairDay> daily_totals(const std::vector<SignalBucket>& buckets) {
   std::map<std::tuple<UnixSeconds, std::string, std::string>, SignalFigures> by_day;
   for (const auto& [key, series] : series_by_pair(buckets)) {
-    for (const PairBucket& b : series) add(by_day[{day_of(b.start), key.first, key.second}], b.figures);
+    for (const PairBucket& b : series)
+      add(by_day[{day_of(b.start), key.first, key.second}], b.figures);
   }
   std::vector<PairDay> out;
   for (auto& [key, figures] : by_day) {

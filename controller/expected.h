@@ -34,6 +34,8 @@ class [[nodiscard]] Expected {
 // For operations that return nothing but may fail.
 struct Done {};
 using Status = Expected<Done>;
-inline Status ok_status() { return Done{}; }
+inline Status ok_status() {
+  return Done{};
+}
 
 }  // namespace sluice

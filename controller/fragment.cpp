@@ -22,7 +22,9 @@ std::string comment_text(std::string_view text) {
 
 }  // namespace
 
-int backoff_value(int max_smtp_out) { return std::max(1, max_smtp_out / 2); }
+int backoff_value(int max_smtp_out) {
+  return std::max(1, max_smtp_out / 2);
+}
 
 std::string render_fragment(const PairState& state, const PolicyParams& policy, UnixSeconds now,
                             std::string_view why) {

@@ -7,8 +7,8 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "controller/flat_map.h"
 #include <vector>
+#include "controller/flat_map.h"
 
 namespace sluice {
 

@@ -71,10 +71,11 @@ std::vector<DeferralRule> common_deferral_rules() {
   using C = DeferralClass;
   return {
       rule(R"(452[ -]4\.2\.2|over ?quota|mailbox (is )?full|insufficient storage)", C::recipient),
-      rule(R"([0-9]{3}[ -]4\.7\.2[67]([^0-9]|$)|tls (is )?required|must issue a starttls|starttls|certificate|)"
-           R"(dns (lookup )?(error|failure)|host not found|name service error|)"
-           R"(authentication (required|failed)|unauthenticated)",
-           C::config),
+      rule(
+          R"([0-9]{3}[ -]4\.7\.2[67]([^0-9]|$)|tls (is )?required|must issue a starttls|starttls|certificate|)"
+          R"(dns (lookup )?(error|failure)|host not found|name service error|)"
+          R"(authentication (required|failed)|unauthenticated)",
+          C::config),
       rule(R"(too many (concurrent )?connections|connection limit)", C::connection),
       rule(R"(rate limit|too many messages|sending too fast|too quickly)", C::rate),
   };
@@ -110,8 +111,12 @@ struct IspCatalog::CompiledIsp {
 IspCatalog::IspCatalog() = default;
 IspCatalog::~IspCatalog() = default;
 
-std::size_t IspCatalog::size() const { return isps_.size(); }
-const std::string& IspCatalog::name(IspId id) const { return isps_[id].name; }
+std::size_t IspCatalog::size() const {
+  return isps_.size();
+}
+const std::string& IspCatalog::name(IspId id) const {
+  return isps_[id].name;
+}
 
 Expected<std::shared_ptr<const IspCatalog>> IspCatalog::build(const std::vector<IspSpec>& specs) {
   if (specs.size() > 250) return Error{"too many ISPs (at most 250)"};
@@ -213,7 +218,9 @@ std::string_view recipient_domain(std::string_view rcpt) {
   return domain;
 }
 
-std::string_view queue_domain(std::string_view queue) { return queue.substr(0, queue.find('/')); }
+std::string_view queue_domain(std::string_view queue) {
+  return queue.substr(0, queue.find('/'));
+}
 
 std::string_view mx_host(std::string_view dsn_mta) {
   std::string_view host = dsn_mta.substr(0, dsn_mta.find(' '));

@@ -39,8 +39,9 @@ std::string describe(const SignalFigures& f, std::uint64_t part) {
   std::string classes;
   for (int c = 1; c < kDeferralClassCount; ++c) {
     if (f.by_class[c] == 0) continue;
-    classes += (classes.empty() ? "; " : ", ") + std::string(to_string(static_cast<DeferralClass>(c))) +
-               " " + std::to_string(f.by_class[c]);
+    classes += (classes.empty() ? "; " : ", ") +
+               std::string(to_string(static_cast<DeferralClass>(c))) + " " +
+               std::to_string(f.by_class[c]);
   }
   out += classes;
   if (f.throttle_tq > 0) out += "; " + std::to_string(f.throttle_tq) + " refused connections";
@@ -100,10 +101,10 @@ std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures
     next.phase = Phase::steady;
     next.verify_until = 0;
     next.verify_class = DeferralClass::none;
-    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
-                                 "the cut worked: throttle deferral rate " +
-                                     describe(w, w.throttle) + " within " +
-                                     percent(policy.cut_threshold));
+    out.decision =
+        make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                      "the cut worked: throttle deferral rate " + describe(w, w.throttle) +
+                          " within " + percent(policy.cut_threshold));
     return out;
   }
 
@@ -131,14 +132,24 @@ std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures
 
 }  // namespace
 
-std::string_view to_string(Tier tier) { return kTierNames[static_cast<int>(tier)]; }
-std::optional<Tier> parse_tier(std::string_view name) { return parse_enum<Tier>(kTierNames, name); }
-std::string_view to_string(Phase phase) { return kPhaseNames[static_cast<int>(phase)]; }
+std::string_view to_string(Tier tier) {
+  return kTierNames[static_cast<int>(tier)];
+}
+std::optional<Tier> parse_tier(std::string_view name) {
+  return parse_enum<Tier>(kTierNames, name);
+}
+std::string_view to_string(Phase phase) {
+  return kPhaseNames[static_cast<int>(phase)];
+}
 std::optional<Phase> parse_phase(std::string_view name) {
   return parse_enum<Phase>(kPhaseNames, name);
 }
-std::string_view to_string(Rule rule) { return kRuleNames[static_cast<int>(rule)]; }
-std::optional<Rule> parse_rule(std::string_view name) { return parse_enum<Rule>(kRuleNames, name); }
+std::string_view to_string(Rule rule) {
+  return kRuleNames[static_cast<int>(rule)];
+}
+std::optional<Rule> parse_rule(std::string_view name) {
+  return parse_enum<Rule>(kRuleNames, name);
+}
 
 PolicyParams default_policy() {
   PolicyParams p;
@@ -166,15 +177,22 @@ TierRange range_for(const PolicyParams& policy, std::string_view isp, Tier tier)
   return TierRange{1, 1};
 }
 
-double SignalFigures::deferral_rate() const { return ratio(deferrals, attempts); }
-double SignalFigures::throttle_rate() const { return ratio(throttle, attempts); }
-double SignalFigures::other_rate() const { return ratio(deferrals - throttle, attempts); }
+double SignalFigures::deferral_rate() const {
+  return ratio(deferrals, attempts);
+}
+double SignalFigures::throttle_rate() const {
+  return ratio(throttle, attempts);
+}
+double SignalFigures::other_rate() const {
+  return ratio(deferrals - throttle, attempts);
+}
 
 DeferralClass SignalFigures::dominant_throttle_class() const {
   DeferralClass best = DeferralClass::none;
   std::uint64_t most = 0;
   // On a tie the slower verdict wins: reputation, then rate, then connection.
-  for (DeferralClass c : {DeferralClass::reputation, DeferralClass::rate, DeferralClass::connection}) {
+  for (DeferralClass c :
+       {DeferralClass::reputation, DeferralClass::rate, DeferralClass::connection}) {
     if (by_class[static_cast<int>(c)] > most) {
       most = by_class[static_cast<int>(c)];
       best = c;
@@ -214,7 +232,8 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   const TierRange range = range_for(policy, state.isp, state.tier);
 
   // pmta refused the last change: do not retry it more often than this.
-  if (state.last_failure_at != 0 && now - state.last_failure_at < policy.retry_failed_change_seconds) {
+  if (state.last_failure_at != 0 &&
+      now - state.last_failure_at < policy.retry_failed_change_seconds) {
     return out;
   }
 
@@ -251,12 +270,11 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
     next.last_change_at = now;
     next.last_raise_at = now;
     next.last_safe = std::max(state.last_safe, value);
-    out.decision = make_decision(state, now, Rule::raise, new_value, Phase::steady, week,
-                                 "stable for " + std::to_string(policy.raise_quiet_seconds / 86400) +
-                                     " days: no throttle signals, deferral rate " +
-                                     describe(week, week.deferrals) + " on " +
-                                     std::to_string(signals.busy_days) + " busy days; cap " +
-                                     std::to_string(range.cap));
+    out.decision = make_decision(
+        state, now, Rule::raise, new_value, Phase::steady, week,
+        "stable for " + std::to_string(policy.raise_quiet_seconds / 86400) +
+            " days: no throttle signals, deferral rate " + describe(week, week.deferrals) + " on " +
+            std::to_string(signals.busy_days) + " busy days; cap " + std::to_string(range.cap));
   }
   return out;
 }

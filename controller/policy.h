@@ -39,7 +39,7 @@ struct PolicyParams {
   int floor = 1;
   UnixSeconds window_seconds = 3600;
   std::uint64_t min_attempts = 100;
-  std::uint64_t min_tq_events = 20;  // refused connections make few attempts
+  std::uint64_t min_tq_events = 20;              // refused connections make few attempts
   UnixSeconds verify_connection_seconds = 1800;  // after a cut for connection or rate signals
   UnixSeconds verify_reputation_seconds = 7200;  // after a cut for reputation signals
   UnixSeconds raise_quiet_seconds = 7 * 86400;   // stable period before a raise, and since a change
@@ -98,7 +98,7 @@ struct PairState {
   int max_smtp_out = 1;
   Tier tier = Tier::medium;
   Phase phase = Phase::steady;
-  int last_safe = 0;  // the value before the current incident's first cut
+  int last_safe = 0;               // the value before the current incident's first cut
   UnixSeconds last_change_at = 0;  // 0: never
   UnixSeconds last_cut_at = 0;
   UnixSeconds last_raise_at = 0;

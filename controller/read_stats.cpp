@@ -7,11 +7,16 @@ namespace sluice {
 
 std::string_view to_string(MalformedReason reason) {
   switch (reason) {
-    case MalformedReason::column_count: return "column_count";
-    case MalformedReason::bad_quoting: return "bad_quoting";
-    case MalformedReason::bad_time: return "bad_time";
-    case MalformedReason::bad_type: return "bad_type";
-    case MalformedReason::line_too_long: return "line_too_long";
+    case MalformedReason::column_count:
+      return "column_count";
+    case MalformedReason::bad_quoting:
+      return "bad_quoting";
+    case MalformedReason::bad_time:
+      return "bad_time";
+    case MalformedReason::bad_type:
+      return "bad_type";
+    case MalformedReason::line_too_long:
+      return "line_too_long";
   }
   return "unknown";
 }
@@ -34,8 +39,9 @@ void ReadStats::merge(const ReadStats& other) {
   bytes += other.bytes;
   files += other.files;
   for (const MalformedSample& s : other.samples) {
-    const auto same_reason = std::count_if(samples.begin(), samples.end(),
-                                           [&](const MalformedSample& m) { return m.reason == s.reason; });
+    const auto same_reason =
+        std::count_if(samples.begin(), samples.end(),
+                      [&](const MalformedSample& m) { return m.reason == s.reason; });
     if (static_cast<std::size_t>(same_reason) < kSamplesPerReason) samples.push_back(s);
   }
   warnings.insert(warnings.end(), other.warnings.begin(), other.warnings.end());

@@ -24,16 +24,18 @@ double ratio(std::uint64_t part, std::uint64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
 }
 
-std::uint64_t deferrals(const BucketCounts& c) { return c.deferred + c.deferred_queue; }
+std::uint64_t deferrals(const BucketCounts& c) {
+  return c.deferred + c.deferred_queue;
+}
 
 bool stands_out(const IpFigures& ip, std::uint64_t rest_attempts, std::uint64_t rest_deferred) {
   if (ip.attempts < kMinIpAttempts || rest_attempts < kMinIpAttempts) return false;
   const double rest_rate = ratio(rest_deferred, rest_attempts);
   if (ip.deferral_rate < kInvestigate || ip.deferral_rate < 2 * rest_rate) return false;
   const double pooled = ratio(ip.deferred + rest_deferred, ip.attempts + rest_attempts);
-  const double se = std::sqrt(pooled * (1 - pooled) *
-                              (1.0 / static_cast<double>(ip.attempts) +
-                               1.0 / static_cast<double>(rest_attempts)));
+  const double se = std::sqrt(
+      pooled * (1 - pooled) *
+      (1.0 / static_cast<double>(ip.attempts) + 1.0 / static_cast<double>(rest_attempts)));
   return se > 0 && (ip.deferral_rate - rest_rate) / se >= kStandOutZ;
 }
 
@@ -79,8 +81,7 @@ void diagnose(PoolFigures& pool) {
   // Concentrated: the IPs that stand out carry most of the trouble, the others defer at most
   // half the pool's rate (or within the 5% threshold).
   const double rest_rate = ratio(normal_def, normal_att);
-  if (!outliers.empty() &&
-      (rest_rate <= kInvestigate || rest_rate <= pool.deferral_rate / 2)) {
+  if (!outliers.empty() && (rest_rate <= kInvestigate || rest_rate <= pool.deferral_rate / 2)) {
     pool.diagnosis = Diagnosis::concentrated;
     pool.explanation = "deferrals concentrated on " + std::to_string(outliers.size()) + " of " +
                        std::to_string(pool.ips.size()) + " IPs (" + join(outliers) +
@@ -98,9 +99,12 @@ void diagnose(PoolFigures& pool) {
 
 std::string_view to_string(RateFlag flag) {
   switch (flag) {
-    case RateFlag::ok: return "ok";
-    case RateFlag::investigate: return "investigate";
-    case RateFlag::act: return "act";
+    case RateFlag::ok:
+      return "ok";
+    case RateFlag::investigate:
+      return "investigate";
+    case RateFlag::act:
+      return "act";
   }
   return "ok";
 }
@@ -113,10 +117,14 @@ RateFlag flag_for(double deferral_rate) {
 
 std::string_view to_string(Diagnosis d) {
   switch (d) {
-    case Diagnosis::healthy: return "healthy";
-    case Diagnosis::spread: return "spread";
-    case Diagnosis::concentrated: return "concentrated";
-    case Diagnosis::insufficient_data: return "insufficient_data";
+    case Diagnosis::healthy:
+      return "healthy";
+    case Diagnosis::spread:
+      return "spread";
+    case Diagnosis::concentrated:
+      return "concentrated";
+    case Diagnosis::insufficient_data:
+      return "insufficient_data";
   }
   return "healthy";
 }
@@ -259,7 +267,8 @@ Report ReportBuilder::build(const ReadStats& read) const {
     report.isps.push_back(std::move(isp));
   }
   std::sort(report.isps.begin(), report.isps.end(), [](const IspFigures& a, const IspFigures& b) {
-    return std::make_tuple(b.counts.attempts(), a.isp) < std::make_tuple(a.counts.attempts(), b.isp);
+    return std::make_tuple(b.counts.attempts(), a.isp) <
+           std::make_tuple(a.counts.attempts(), b.isp);
   });
 
   for (auto& [key, ip] : ips) {

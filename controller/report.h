@@ -80,8 +80,8 @@ struct Report {
   std::optional<UnixSeconds> last_time;
   UnixSeconds bucket_seconds = 0;
   bool text_groups_pruned = false;  // rare deferral texts were dropped to bound memory
-  std::vector<IspFigures> isps;    // by attempts, descending
-  std::vector<PoolFigures> pools;  // by pool, then attempts
+  std::vector<IspFigures> isps;     // by attempts, descending
+  std::vector<PoolFigures> pools;   // by pool, then attempts
   std::map<std::string, std::vector<SeriesPoint>> series;  // per ISP, by time
 };
 

@@ -85,16 +85,25 @@ BucketCounts& BucketCounts::operator+=(const BucketCounts& o) {
 
 void BucketCounts::count(RecordType type) {
   switch (type) {
-    case RecordType::delivered: ++delivered; break;
-    case RecordType::bounced: ++bounced; break;
-    case RecordType::deferred: ++deferred; break;
-    case RecordType::deferred_queue: ++deferred_queue; break;
+    case RecordType::delivered:
+      ++delivered;
+      break;
+    case RecordType::bounced:
+      ++bounced;
+      break;
+    case RecordType::deferred:
+      ++deferred;
+      break;
+    case RecordType::deferred_queue:
+      ++deferred_queue;
+      break;
   }
 }
 
 std::size_t SignalAggregator::KeyHash::operator()(const Key& k) const {
   std::uint64_t h = static_cast<std::uint64_t>(k.start) * 0x9E3779B97F4A7C15ULL;
-  h ^= (static_cast<std::uint64_t>(k.pool) << 32 | k.ip) + 0x632BE59BD9B4E019ULL + (h << 6) + (h >> 2);
+  h ^= (static_cast<std::uint64_t>(k.pool) << 32 | k.ip) + 0x632BE59BD9B4E019ULL + (h << 6) +
+       (h >> 2);
   h ^= (static_cast<std::uint64_t>(k.isp) << 8 | static_cast<std::uint64_t>(k.deferral_class)) +
        (h << 6) + (h >> 2);
   return static_cast<std::size_t>(h);
@@ -118,7 +127,9 @@ Attribution SignalAggregator::add(const AccountingRecord& record) {
   return a;
 }
 
-void SignalAggregator::on_record(const AccountingRecord& record) { add(record); }
+void SignalAggregator::on_record(const AccountingRecord& record) {
+  add(record);
+}
 
 SignalAggregator SignalAggregator::lane_partial(std::size_t lane) {
   if (lanes_.size() <= lane) lanes_.resize(lane + 1);

@@ -25,5 +25,4 @@ std::string format_time(UnixSeconds t) {
   return buf;
 }
 
-
 }  // namespace sluice

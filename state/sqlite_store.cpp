@@ -235,9 +235,8 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open_read_only(const std::st
   const std::string uri =
       "file:" + uri_path(path) + (exists(path + "-wal") ? "?mode=ro" : "?immutable=1");
   sqlite3* db = nullptr;
-  const int rc = sqlite3_open_v2(uri.c_str(), &db,
-                                 SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX,
-                                 nullptr);
+  const int rc = sqlite3_open_v2(
+      uri.c_str(), &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_FULLMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string message = path + ": cannot open the state database: " +
                           (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -248,8 +247,8 @@ Expected<std::unique_ptr<SqliteStore>> SqliteStore::open_read_only(const std::st
   sqlite3_busy_timeout(db, 5000);
   const int version = store->schema_version();
   if (version != latest_schema_version()) {
-    return Error{path + ": schema version " + std::to_string(version) + " where this sluice knows " +
-                 std::to_string(latest_schema_version()) +
+    return Error{path + ": schema version " + std::to_string(version) +
+                 " where this sluice knows " + std::to_string(latest_schema_version()) +
                  (version < latest_schema_version() ? ": run `sluice once` to upgrade it"
                                                     : ": upgrade sluice")};
   }
@@ -410,7 +409,8 @@ Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,
     day.bind(5, static_cast<std::int64_t>(d.figures.deferrals));
     day.bind(6, static_cast<std::int64_t>(d.figures.throttle));
     day.bind(7, static_cast<std::int64_t>(d.figures.throttle_tq));
-    if (day.step() != SQLITE_DONE) return error("cannot store the daily totals of " + d.pool + "/" + d.isp);
+    if (day.step() != SQLITE_DONE)
+      return error("cannot store the daily totals of " + d.pool + "/" + d.isp);
     day.reset();
   }
   return ok_status();

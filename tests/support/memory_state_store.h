@@ -44,7 +44,8 @@ class MemoryStateStore : public StateStore {
   // Summed from the buckets, as the SQLite store keeps them while it adds buckets.
   Expected<std::vector<PairDay>> pair_days_since(UnixSeconds first_day) override {
     std::vector<PairDay> out;
-    for (PairDay& d : daily_totals(buckets_since(std::numeric_limits<UnixSeconds>::min()).value())) {
+    for (PairDay& d :
+         daily_totals(buckets_since(std::numeric_limits<UnixSeconds>::min()).value())) {
       if (d.day >= first_day) out.push_back(std::move(d));
     }
     return out;

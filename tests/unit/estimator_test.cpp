@@ -175,13 +175,13 @@ TEST(EstimatorSummarize, TheWeekIsTodayAndTheSixDaysBefore) {
 TEST(EstimatorSummarize, BusyDaysCountDaysWithEnoughAttempts) {
   const UnixSeconds today = day_of(kNow);
   std::vector<PairBucket> series = {
-      at(kNow - 1, 40),                     // today: with the next one, busy
-      at(today, 60),                        //
-      at(today - 1, 99),                    // yesterday: one short
-      at(today - 2 * kDay + kHour, 50),     // two days ago: two buckets make it busy
+      at(kNow - 1, 40),                      // today: with the next one, busy
+      at(today, 60),                         //
+      at(today - 1, 99),                     // yesterday: one short
+      at(today - 2 * kDay + kHour, 50),      // two days ago: two buckets make it busy
       at(today - 2 * kDay + 2 * kHour, 50),  //
-      at(today - 6 * kDay, 500),            // six days ago: busy
-      at(today - 6 * kDay - 1, 5000),       // before the week
+      at(today - 6 * kDay, 500),             // six days ago: busy
+      at(today - 6 * kDay - 1, 5000),        // before the week
   };
   const PairSignals s = summarize(series, kNow - kHour, kNow, default_policy());
   EXPECT_EQ(s.busy_days, 3);
