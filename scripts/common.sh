@@ -29,10 +29,10 @@ install_packages() {
   apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# build_tree DIR [cmake options...]: configure (once) and build.
+# build_tree DIR [cmake options...]: configure and build everything ($SLUICE_TARGET: one target).
 build_tree() {
   local dir="$1"
   shift
   cmake -S "$SLUICE_ROOT" -B "$dir" -G Ninja "$@" >/dev/null
-  cmake --build "$dir" -- -j"$(nproc)"
+  cmake --build "$dir" ${SLUICE_TARGET:+--target "$SLUICE_TARGET"} -- -j"$(nproc)"
 }
