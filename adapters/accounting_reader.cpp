@@ -7,10 +7,12 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <exception>
 #include <functional>
-#include <future>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <thread>
 
@@ -106,6 +108,82 @@ struct SliceResult {
   std::unique_ptr<PartitionedSink> sink;
 };
 
+// Threads that stay for the whole file: a thread per window would cost its creation and start
+// with cold caches each time.
+class SliceWorkers {
+ public:
+  explicit SliceWorkers(std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) {
+      workers_.push_back(std::make_unique<Worker>());
+      Worker& w = *workers_.back();
+      w.thread = std::thread([&w] { w.loop(); });
+    }
+  }
+  ~SliceWorkers() {
+    for (auto& w : workers_) {
+      {
+        std::lock_guard lock(w->mutex);
+        w->stop = true;
+      }
+      w->wake.notify_one();
+      w->thread.join();
+    }
+  }
+  SliceWorkers(const SliceWorkers&) = delete;
+  SliceWorkers& operator=(const SliceWorkers&) = delete;
+
+  std::size_t size() const { return workers_.size(); }
+
+  void start(std::size_t i, std::function<void()> task) {
+    Worker& w = *workers_[i];
+    {
+      std::lock_guard lock(w.mutex);
+      w.task = std::move(task);
+      w.error = nullptr;
+    }
+    w.wake.notify_one();
+  }
+
+  // Waits for worker i's task; rethrows what it threw.
+  void wait(std::size_t i) {
+    Worker& w = *workers_[i];
+    std::unique_lock lock(w.mutex);
+    w.done.wait(lock, [&] { return !w.task; });
+    if (w.error) std::rethrow_exception(std::exchange(w.error, nullptr));
+  }
+
+ private:
+  struct Worker {
+    std::thread thread;
+    std::mutex mutex;
+    std::condition_variable wake;
+    std::condition_variable done;
+    std::function<void()> task;
+    std::exception_ptr error;
+    bool stop = false;
+
+    void loop() {
+      std::unique_lock lock(mutex);
+      while (true) {
+        wake.wait(lock, [&] { return stop || task; });
+        if (!task) return;
+        lock.unlock();
+        std::exception_ptr thrown;
+        try {
+          task();
+        } catch (...) {
+          thrown = std::current_exception();
+        }
+        lock.lock();
+        error = thrown;
+        task = nullptr;
+        done.notify_one();
+      }
+    }
+  };
+  std::vector<std::unique_ptr<Worker>> workers_;
+};
+
 class WindowParser {
  public:
   WindowParser(unsigned threads, std::size_t slice_bytes, PartitionedSink& sink, ReadStats& stats,
@@ -145,26 +223,43 @@ class WindowParser {
     // Partials are made here, on the calling thread: the sink is not thread-safe.
     std::vector<std::unique_ptr<PartitionedSink>> partials(count);
     for (std::size_t i = 1; i < count; ++i) partials[i] = sink_.make_partial(i);
-    std::vector<std::future<SliceResult>> speculative;
+    if (!workers_) workers_ = std::make_unique<SliceWorkers>(threads_ - 1);
+    std::vector<SliceResult> speculative(count);
     for (std::size_t i = 1; i < count; ++i) {
       const bool last = i + 1 == count;
-      speculative.push_back(std::async(std::launch::async, [&, i, last] {
-        SliceResult r;
+      workers_->start(i - 1, [&, i, last] {
+        SliceResult& r = speculative[i];
         r.state.columns = assumed;
         r.state.at_file_start = false;
         r.sink = std::move(partials[i]);
         r.progress = parse_accounting(data.substr(bounds[i]), bounds[i + 1] - bounds[i],
                                       last && at_eof, r.state, *r.sink, r.stats, path_);
-        return r;
-      }));
+      });
     }
+    // Every started slice is waited for before anything here can leave this function.
+    struct WaitAll {
+      SliceWorkers& workers;
+      std::size_t started;
+      bool waited = false;
+      ~WaitAll() {
+        if (waited) return;
+        for (std::size_t i = 0; i < started; ++i) {
+          try {
+            workers.wait(i);
+          } catch (...) {  // the first error is already on its way out
+          }
+        }
+      }
+    } wait_all{*workers_, count - 1};
     const ParseProgress first =
         parse_accounting(data, bounds[1], count == 1 && at_eof, state, sink_, stats_, path_);
     meanwhile();
     std::size_t expected = first.consumed;
     bool sequential_rest = first.need_more;
+    for (std::size_t i = 1; i < count; ++i) workers_->wait(i - 1);
+    wait_all.waited = true;
     for (std::size_t i = 1; i < count; ++i) {
-      SliceResult r = speculative[i - 1].get();
+      SliceResult& r = speculative[i];
       const bool last = i + 1 == count;
       if (sequential_rest || bounds[i] != expected || !(state.columns == assumed) ||
           state.skipping_long_line || (r.progress.need_more && !last)) {
@@ -190,6 +285,7 @@ class WindowParser {
  private:
   unsigned threads_;
   std::size_t slice_bytes_;
+  std::unique_ptr<SliceWorkers> workers_;  // made with the first window that splits
   PartitionedSink& sink_;
   ReadStats& stats_;
   const std::string& path_;
