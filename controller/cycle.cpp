@@ -124,6 +124,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     std::optional<PairState> stored;
     Outcome outcome;
     std::optional<Decision> initial;  // the pair gets its first fragment
+    bool fragment_read = false;       // `fragment` holds what is on disk
+    std::optional<std::string> fragment;
     const FragmentChange* change = nullptr;
   };
   std::vector<PairPlan> plans;
@@ -136,7 +138,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
       plan.stored = found->second;
     // A pair's fragment is read when it is new, or when writing it failed before.
     const bool check_fragment = !plan.stored || plan.stored->last_failure_at != 0;
-    std::optional<std::string> current;
+    std::optional<std::string>& current = plan.fragment;
+    plan.fragment_read = check_fragment;
     if (check_fragment) {
       Expected<std::optional<std::string>> read_fragment = fragments_.read(pair.pool, pair.isp);
       if (!read_fragment) return read_fragment.error();
@@ -189,9 +192,13 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     FragmentChange change;
     change.decision = *cause;
     change.path = fragments_.path(plan.pair->pool, plan.pair->isp);
-    Expected<std::optional<std::string>> before = fragments_.read(plan.pair->pool, plan.pair->isp);
-    if (!before) return before.error();
-    change.before = *before;
+    if (!plan.fragment_read) {
+      Expected<std::optional<std::string>> before =
+          fragments_.read(plan.pair->pool, plan.pair->isp);
+      if (!before) return before.error();
+      plan.fragment = std::move(*before);
+    }
+    change.before = plan.fragment;
     change.after = render_fragment(plan.outcome.next, plan.pair->policy, now,
                                    std::string(to_string(cause->rule)) + ": " + cause->reason);
     report.changes.push_back(std::move(change));
