@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <exception>
@@ -204,13 +205,12 @@ class WindowParser {
     // Slices after the first start at a line start and assume the column map in force: a
     // guess that is checked below and re-done sequentially when a quoted line break or a
     // header line made it wrong.
-    // The calling thread also reads the next window, so its slice is smaller (reading is about
-    // a seventh of the parsing).
-    const double first_share = 0.85 / static_cast<double>(slices);
+    const std::size_t others = slices - 1;
+    const double first_share = main_ratio_ / (main_ratio_ + static_cast<double>(others));
     std::vector<std::size_t> bounds{0};
     for (std::size_t i = 1; i < slices; ++i) {
       const double share = first_share + (1 - first_share) * static_cast<double>(i - 1) /
-                                             static_cast<double>(slices - 1);
+                                             static_cast<double>(others);
       const auto nominal = static_cast<std::size_t>(share * static_cast<double>(data.size()));
       const void* nl = std::memchr(data.data() + nominal, '\n', data.size() - nominal);
       const std::size_t bound = nl ? static_cast<const char*>(nl) - data.data() + 1 : data.size();
@@ -225,15 +225,18 @@ class WindowParser {
     for (std::size_t i = 1; i < count; ++i) partials[i] = sink_.make_partial(i);
     if (!workers_) workers_ = std::make_unique<SliceWorkers>(threads_ - 1);
     std::vector<SliceResult> speculative(count);
+    std::vector<Seconds> worker_seconds(count);
     for (std::size_t i = 1; i < count; ++i) {
       const bool last = i + 1 == count;
       workers_->start(i - 1, [&, i, last] {
+        const Clock::time_point started = Clock::now();
         SliceResult& r = speculative[i];
         r.state.columns = assumed;
         r.state.at_file_start = false;
         r.sink = std::move(partials[i]);
         r.progress = parse_accounting(data.substr(bounds[i]), bounds[i + 1] - bounds[i],
                                       last && at_eof, r.state, *r.sink, r.stats, path_);
+        worker_seconds[i] = Clock::now() - started;
       });
     }
     // Every started slice is waited for before anything here can leave this function.
@@ -251,13 +254,17 @@ class WindowParser {
         }
       }
     } wait_all{*workers_, count - 1};
+    const Clock::time_point started = Clock::now();
     const ParseProgress first =
         parse_accounting(data, bounds[1], count == 1 && at_eof, state, sink_, stats_, path_);
+    const Clock::time_point parsed = Clock::now();
     meanwhile();
+    const Seconds reading = Clock::now() - parsed;
     std::size_t expected = first.consumed;
     bool sequential_rest = first.need_more;
     for (std::size_t i = 1; i < count; ++i) workers_->wait(i - 1);
     wait_all.waited = true;
+    if (count == slices) balance(parsed - started, reading, bounds, worker_seconds);
     for (std::size_t i = 1; i < count; ++i) {
       SliceResult& r = speculative[i];
       const bool last = i + 1 == count;
@@ -283,7 +290,37 @@ class WindowParser {
   }
 
  private:
+  using Clock = std::chrono::steady_clock;
+  using Seconds = std::chrono::duration<double>;
+
+  // The calling thread parses its slice and then reads the next window, so its slice must be
+  // smaller than the others; by how much depends on the machine (copying from the page cache
+  // against parsing), so it is measured: the ratio that would have made this window's threads
+  // finish together, smoothed over windows. Where the bounds fall never changes the result.
+  void balance(Seconds main_parse, Seconds reading, const std::vector<std::size_t>& bounds,
+               const std::vector<Seconds>& worker_seconds) {
+    const auto main_bytes = static_cast<double>(bounds[1]);
+    double worker_bytes = 0;
+    Seconds worker_time{0};
+    for (std::size_t i = 1; i + 1 < bounds.size(); ++i) {
+      worker_bytes += static_cast<double>(bounds[i + 1] - bounds[i]);
+      worker_time += worker_seconds[i];
+    }
+    const double others = static_cast<double>(bounds.size() - 2);
+    if (main_bytes <= 0 || worker_bytes <= 0 || main_parse.count() <= 0 ||
+        worker_time.count() <= 0) {
+      return;
+    }
+    const double main_per_byte = main_parse.count() / main_bytes;
+    const double worker_per_byte = worker_time.count() / worker_bytes;
+    const double slice = worker_bytes / others;
+    // main_per_byte * ratio * slice + reading == worker_per_byte * slice
+    const double ideal = (worker_per_byte * slice - reading.count()) / (main_per_byte * slice);
+    main_ratio_ = std::clamp(0.5 * main_ratio_ + 0.5 * ideal, 0.1, 1.5);
+  }
+
   unsigned threads_;
+  double main_ratio_ = 0.85;  // the calling thread's slice against each other one
   std::size_t slice_bytes_;
   std::unique_ptr<SliceWorkers> workers_;  // made with the first window that splits
   PartitionedSink& sink_;
