@@ -17,10 +17,27 @@ UnixSeconds floor_to(UnixSeconds t, UnixSeconds width) {
 }  // namespace
 
 constexpr std::size_t kClassSlots = 4096;
+constexpr std::size_t kPoolIpSlots = 4096;
 
 Attributor::Attributor(std::shared_ptr<const IspCatalog> catalog,
                        std::shared_ptr<const PoolMap> pools)
-    : catalog_(std::move(catalog)), pool_map_(std::move(pools)), class_slots_(kClassSlots) {}
+    : catalog_(std::move(catalog)),
+      pool_map_(std::move(pools)),
+      class_slots_(kClassSlots),
+      pool_ip_slots_(kPoolIpSlots) {}
+
+Attributor::PoolIpSlot& Attributor::pool_and_ip(std::string_view pool, std::string_view ip) {
+  const std::uint64_t hash = fast_hash(pool) * 0x9E3779B97F4A7C15ULL ^ fast_hash(ip);
+  PoolIpSlot& slot = pool_ip_slots_[hash % kPoolIpSlots];
+  if (slot.used && slot.hash == hash && slot.pool_text == pool && slot.ip_text == ip) return slot;
+  slot.used = true;
+  slot.hash = hash;
+  slot.pool = pools_.intern(pool);
+  slot.ip = ips_.intern(ip);
+  slot.pool_text.assign(pool);
+  slot.ip_text.assign(ip);
+  return slot;
+}
 
 DeferralClass Attributor::class_of(IspId isp, std::string_view diag) {
   const std::uint64_t hash = fast_hash(diag) ^ isp;
@@ -67,8 +84,9 @@ Attribution Attributor::attribute(const AccountingRecord& record) {
       if (auto it = pool_map_->find(record.vmta); it != pool_map_->end()) pool = it->second;
     }
   }
-  a.pool = pools_.intern(pool);
-  a.ip = ips_.intern(record.source_ip);
+  const PoolIpSlot& ids = pool_and_ip(pool, record.source_ip);
+  a.pool = ids.pool;
+  a.ip = ids.ip;
   if (record.type == RecordType::deferred || record.type == RecordType::deferred_queue) {
     a.deferral_class = class_of(a.isp, record.dsn_diag);
   }

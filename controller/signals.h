@@ -53,6 +53,18 @@ class Attributor {
     std::string text;
   };
 
+  // Remembers recent (pool, source IP) pairs with their ids: one probe instead of two interner
+  // lookups for every record. Direct-mapped like the classifications.
+  struct PoolIpSlot {
+    std::uint64_t hash = 0;
+    bool used = false;
+    std::uint32_t pool = 0;
+    std::uint32_t ip = 0;
+    std::string pool_text;
+    std::string ip_text;
+  };
+  PoolIpSlot& pool_and_ip(std::string_view pool, std::string_view ip);
+
   std::shared_ptr<const IspCatalog> catalog_;
   std::shared_ptr<const PoolMap> pool_map_;
   Interner pools_;
@@ -60,6 +72,7 @@ class Attributor {
   FlatMap<std::string, std::optional<IspId>, TransparentStringHash> domain_cache_;
   FlatMap<std::string, IspId, TransparentStringHash> mx_cache_;
   std::vector<ClassSlot> class_slots_;
+  std::vector<PoolIpSlot> pool_ip_slots_;
 };
 
 struct BucketCounts {
