@@ -101,26 +101,38 @@ FragmentFiles::FragmentFiles(std::string dir) : dir_(std::move(dir)) {
   while (dir_.size() > 1 && dir_.ends_with('/')) dir_.pop_back();
 }
 
-std::string FragmentFiles::path(const std::string& pool, const std::string& isp) const {
-  return dir_ + "/" + pool + "/" + isp + ".conf";
+std::vector<std::string> FragmentFiles::directories(const FragmentKey& key) const {
+  std::vector<std::string> dirs{dir_ + "/" + key.pool};
+  if (!key.vmta.empty()) {
+    dirs.push_back(dirs.back() + "/vmta");
+    dirs.push_back(dirs.back() + "/" + key.vmta);
+  }
+  return dirs;
 }
 
-Expected<std::string> FragmentFiles::checked_path(const std::string& pool,
-                                                  const std::string& isp) const {
+std::string FragmentFiles::path(const FragmentKey& key) const {
+  return directories(key).back() + "/" + key.isp + ".conf";
+}
+
+Expected<std::string> FragmentFiles::checked_path(const FragmentKey& key) const {
   if (!dir_.starts_with('/')) {
     return Error{"fragment directory " + quoted(dir_) + " is not an absolute path"};
   }
-  if (Status s = check_name("pool", pool); !s) return s.error();
-  if (Status s = check_name("ISP", isp); !s) return s.error();
-  if (Status s = check_not_escaping(dir_ + "/" + pool, dir_); !s) return s.error();
-  const std::string file = path(pool, isp);
+  if (Status s = check_name("pool", key.pool); !s) return s.error();
+  if (Status s = check_name("ISP", key.isp); !s) return s.error();
+  if (!key.vmta.empty()) {
+    if (Status s = check_name("VMTA", key.vmta); !s) return s.error();
+  }
+  for (const std::string& dir : directories(key)) {
+    if (Status s = check_not_escaping(dir, dir_); !s) return s.error();
+  }
+  const std::string file = path(key);
   if (Status s = check_not_escaping(file, dir_); !s) return s.error();
   return file;
 }
 
-Expected<std::optional<std::string>> FragmentFiles::read(const std::string& pool,
-                                                         const std::string& isp) {
-  const Expected<std::string> checked = checked_path(pool, isp);
+Expected<std::optional<std::string>> FragmentFiles::read(const FragmentKey& key) {
+  const Expected<std::string> checked = checked_path(key);
   if (!checked) return checked.error();
   const std::string& file = checked.value();
   const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
@@ -145,25 +157,28 @@ Expected<std::optional<std::string>> FragmentFiles::read(const std::string& pool
   return std::optional<std::string>(std::move(content));
 }
 
-Status FragmentFiles::write(const std::string& pool, const std::string& isp,
-                            const std::optional<std::string>& content) {
-  const Expected<std::string> checked = checked_path(pool, isp);
+Status FragmentFiles::write(const FragmentKey& key, const std::optional<std::string>& content) {
+  const Expected<std::string> checked = checked_path(key);
   if (!checked) return checked.error();
   const std::string& file = checked.value();
-  const std::string pool_dir = dir_ + "/" + pool;
+  const std::vector<std::string> dirs = directories(key);
   if (!content) {
     if (::unlink(file.c_str()) != 0) {
       if (errno == ENOENT) return ok_status();
       return Error{describe(file, "cannot remove")};
     }
-    return fsync_directory(pool_dir);
+    return fsync_directory(dirs.back());
   }
-  if (::mkdir(pool_dir.c_str(), 0755) == 0) {
-    // The umask may have narrowed the mode; PowerMTA must be able to read the directory.
-    if (::chmod(pool_dir.c_str(), 0755) != 0) return Error{describe(pool_dir, "cannot chmod")};
-    if (Status s = fsync_directory(dir_); !s) return s;
-  } else if (errno != EEXIST) {
-    return Error{describe(pool_dir, "cannot create the directory")};
+  std::string parent = dir_;
+  for (const std::string& dir : dirs) {
+    if (::mkdir(dir.c_str(), 0755) == 0) {
+      // The umask may have narrowed the mode; PowerMTA must be able to read the directory.
+      if (::chmod(dir.c_str(), 0755) != 0) return Error{describe(dir, "cannot chmod")};
+      if (Status s = fsync_directory(parent); !s) return s;
+    } else if (errno != EEXIST) {
+      return Error{describe(dir, "cannot create the directory")};
+    }
+    parent = dir;
   }
   return write_file_atomically(file, *content, 0644);
 }

@@ -102,27 +102,41 @@ class MemoryFragments : public sluice::FragmentStore {
   using Files = std::map<sluice::PairKey, std::string>;
   explicit MemoryFragments(Files files) : files_(std::move(files)) {}
 
-  sluice::Expected<std::optional<std::string>> read(const std::string& pool,
-                                                    const std::string& isp) override {
-    const auto found = files_.find({pool, isp});
+  using FragmentStore::path;
+  using FragmentStore::read;
+  using FragmentStore::write;
+
+  sluice::Expected<std::optional<std::string>> read(const sluice::FragmentKey& key) override {
+    const auto found = files_.find(pair_of(key));
     if (found == files_.end()) return std::optional<std::string>();
     return std::optional<std::string>(found->second);
   }
-  sluice::Status write(const std::string& pool, const std::string& isp,
+  sluice::Status write(const sluice::FragmentKey& key,
                        const std::optional<std::string>& content) override {
     if (content) {
-      files_[{pool, isp}] = *content;
+      files_[pair_of(key)] = *content;
     } else {
-      files_.erase({pool, isp});
+      files_.erase(pair_of(key));
     }
     return sluice::ok_status();
   }
-  std::string path(const std::string& pool, const std::string& isp) const override {
-    return "/etc/pmta/sluice/" + pool + "/" + isp + ".conf";
+  std::string path(const sluice::FragmentKey& key) const override {
+    return "/etc/pmta/sluice/" + pair_of(key).first + "/" + key.isp + ".conf";
   }
 
  private:
+  static sluice::PairKey pair_of(const sluice::FragmentKey& key) {
+    return {key.vmta.empty() ? key.pool : key.pool + "/vmta/" + key.vmta, key.isp};
+  }
   Files files_;
+};
+
+class NoOverrides : public sluice::OverrideSource {
+ public:
+  sluice::OverrideRead read() override { return parse(""); }
+  sluice::OverrideRead parse(const std::string&) override {
+    return sluice::OverrideRead{sluice::Overrides{}, "", ""};
+  }
 };
 
 std::string pool_name(int p) {
@@ -255,7 +269,7 @@ CycleSetup build_cycle_database(const fs::path& db, const CycleOptions& o) {
   }
   setup.bucket_rows = buckets.size();
   auto store = must(sluice::state::SqliteStore::open(db.string()));
-  must(store->commit_cycle({}, buckets, states, {}));
+  must(store->commit_cycle({}, buckets, states, {}, {}));
   return setup;
 }
 
@@ -289,7 +303,9 @@ int run_cycle_bench(const CycleOptions& o, const std::string& dir, bool keep,
     fs::copy_file(template_db, db);
     auto store = must(sluice::state::SqliteStore::open(db.string()));
     MemoryFragments fragments(setup.fragments);
-    sluice::Controller controller(source, *store, fragments, runner, clock, setup.catalog, pool_map,
+    NoOverrides overrides;
+    sluice::Controller controller(source, *store, fragments, overrides, runner, clock, setup.catalog,
+                                  pool_map,
                                   setup.pairs, sluice::LoopSettings{});
     const Stopwatch::time_point start = Stopwatch::now();
     const sluice::CycleReport report = must(controller.run_cycle(sluice::CycleMode::apply));

@@ -15,6 +15,7 @@
 #include "adapters/accounting_reader.h"
 #include "adapters/command_runner.h"
 #include "adapters/fragment_files.h"
+#include "adapters/override_file.h"
 #include "adapters/system_clock.h"
 #include "adapters/time_parse.h"
 #include "cli/diff.h"
@@ -51,6 +52,7 @@ struct Setup {
   config::Config config;
   std::shared_ptr<const IspCatalog> catalog;
   std::vector<ManagedPair> pairs;
+  adapters::KnownPools known;  // what overrides may name
   UnixSeconds now = 0;
 };
 
@@ -65,6 +67,7 @@ Expected<Setup> load_setup(const GlobalOptions& global) {
   Expected<std::vector<ManagedPair>> pairs = managed_pairs(s.config, *s.catalog);
   if (!pairs) return pairs.error();
   s.pairs = std::move(*pairs);
+  s.known = known_pools(s.config, s.pairs);
   Expected<UnixSeconds> now = resolve_now(global);
   if (!now) return now.error();
   s.now = *now;
@@ -78,8 +81,8 @@ std::string rate_text(double rate) {
 }
 
 std::string decision_line(const Decision& d) {
-  std::string line =
-      format_time(d.at) + " " + d.pool + "/" + d.isp + " " + std::string(to_string(d.rule));
+  std::string line = format_time(d.at) + " " + d.pool + "/" + d.isp +
+                     (d.vmta.empty() ? "" : "/" + d.vmta) + " " + std::string(to_string(d.rule));
   if (d.changes_value() || d.rule == Rule::initial) {
     line += " " + std::to_string(d.old_value) + " -> " + std::to_string(d.new_value);
   }
@@ -102,6 +105,7 @@ Json decision_json(const Decision& d) {
   return {{"at", format_time(d.at)},
           {"pool", d.pool},
           {"isp", d.isp},
+          {"vmta", d.vmta},
           {"rule", to_string(d.rule)},
           {"old_value", d.old_value},
           {"new_value", d.new_value},
@@ -130,14 +134,19 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
 
   adapters::AccountingFiles source(config.accounting);
   adapters::FragmentFiles fragments(config.fragments);
+  adapters::OverrideFile overrides(config.overrides, setup->known);
   adapters::ProcessRunner runner;
   adapters::FixedClock clock(setup->now);
-  Controller controller(source, **store, fragments, runner, clock, setup->catalog,
+  Controller controller(source, **store, fragments, overrides, runner, clock, setup->catalog,
                         build_pool_map(config), setup->pairs, loop_settings(config));
   Expected<CycleReport> report = controller.run_cycle(mode);
   if (!report) return fail(report.error().message);
 
   for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
+  if (!report->override_error.empty()) {
+    spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
+                 report->override_error);
+  }
   if (global.json) {
     Json out;
     out["now"] = format_time(report->now);
@@ -145,6 +154,7 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
                   : mode == CycleMode::dry_run ? "dry-run"
                                                : "plan";
     out["records_read"] = report->read.records;
+    out["override_error"] = report->override_error;
     Json decisions = Json::array();
     for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
     out["decisions"] = decisions;
@@ -232,8 +242,9 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     if (!store) return fail(store.error().message);
     adapters::AccountingFiles source(setup->config.accounting);
     adapters::FragmentFiles fragments(setup->config.fragments);
+    adapters::OverrideFile overrides(setup->config.overrides, setup->known);
     adapters::ProcessRunner runner;
-    Controller controller(source, **store, fragments, runner, *clock, setup->catalog,
+    Controller controller(source, **store, fragments, overrides, runner, *clock, setup->catalog,
                           build_pool_map(setup->config), setup->pairs,
                           loop_settings(setup->config));
     Expected<CycleReport> report =
@@ -241,6 +252,10 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     if (!report) {
       spdlog::error("cycle failed: {}", report.error().message);
     } else {
+      if (!report->override_error.empty()) {
+        spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
+                     report->override_error);
+      }
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);
       spdlog::info("cycle at {}: {} records, {} decisions{}", format_time(report->now),
@@ -258,6 +273,7 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
         setup->config = std::move(reloaded->config);
         setup->catalog = reloaded->catalog;
         setup->pairs = std::move(reloaded->pairs);
+        setup->known = std::move(reloaded->known);
         spdlog::info("configuration re-read");
       } else {
         spdlog::error("configuration kept: {}", reloaded.error().message);

@@ -121,6 +121,16 @@ Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
   return pairs;
 }
 
+adapters::KnownPools known_pools(const config::Config& config,
+                                 const std::vector<ManagedPair>& pairs) {
+  adapters::KnownPools known;
+  for (const ManagedPair& pair : pairs) known[pair.pool].isps.insert(pair.isp);
+  for (const config::PoolTable& pool : config.pools) {
+    known[pool.name].vmtas.insert(pool.vmtas.begin(), pool.vmtas.end());
+  }
+  return known;
+}
+
 LoopSettings loop_settings(const config::Config& config) {
   LoopSettings s;
   s.pmta_command = config.pmta_command;

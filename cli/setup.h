@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "adapters/override_file.h"
 #include "config/config.h"
 #include "controller/cycle.h"
 #include "controller/expected.h"
@@ -30,6 +31,9 @@ PolicyParams policy_for(const config::Config& config, const config::PoolTable& p
 Expected<std::vector<ManagedPair>> managed_pairs(const config::Config& config,
                                                  const IspCatalog& catalog);
 LoopSettings loop_settings(const config::Config& config);
+// What the override file may name: the managed pairs' pools and ISPs, and the pools' VMTAs.
+adapters::KnownPools known_pools(const config::Config& config,
+                                 const std::vector<ManagedPair>& pairs);
 
 // "now", read once: from --now when given.
 Expected<UnixSeconds> resolve_now(const GlobalOptions& options);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "controller/isp_catalog.h"
+#include "controller/overrides.h"
 #include "controller/policy.h"
 #include "controller/ports.h"
 #include "controller/signals.h"
@@ -47,6 +48,8 @@ struct CycleReport {
   UnixSeconds now = 0;
   CycleMode mode = CycleMode::apply;
   ReadStats read;
+  Overrides overrides;         // in force this cycle
+  std::string override_error;  // the file is broken: the last valid overrides stay in force
   std::vector<Decision> decisions;
   std::vector<FragmentChange> changes;  // decisions that rewrite a fragment
   bool reloaded = false;
@@ -57,13 +60,14 @@ struct CycleReport {
 class Controller {
  public:
   Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
-             CommandRunner& runner, const Clock& clock, std::shared_ptr<const IspCatalog> catalog,
+             OverrideSource& overrides, CommandRunner& runner, const Clock& clock, std::shared_ptr<const IspCatalog> catalog,
              std::shared_ptr<const PoolMap> pool_map, std::vector<ManagedPair> pairs,
              LoopSettings settings);
 
   Expected<CycleReport> run_cycle(CycleMode mode);
 
  private:
+  struct PairPlan;
   struct PmtaResult {
     bool ok = false;
     bool reloaded = false;
@@ -73,10 +77,20 @@ class Controller {
 
   PmtaResult apply_changes(const std::vector<FragmentChange>& changes);
   PmtaResult test_and_reload();
+  // The overrides of this cycle: the file's, else the last valid ones. Sets `text` when the
+  // file was valid (to be remembered), and the report's error when it was not.
+  Expected<Overrides> current_overrides(CycleReport& report, std::optional<std::string>& text);
+  // The VMTA fragments overrides set, or set before and must hand back to the pool's value:
+  // their changes go into the report; returns the settings once they are applied.
+  Expected<std::vector<VmtaSetting>> plan_vmta_fragments(std::vector<PairPlan>& plans,
+                                                         const std::vector<VmtaSetting>& stored,
+                                                         const Overrides& overrides,
+                                                         UnixSeconds now, CycleReport& report);
 
   AccountingSource& source_;
   StateStore& store_;
   FragmentStore& fragments_;
+  OverrideSource& overrides_;
   CommandRunner& runner_;
   const Clock& clock_;
   std::shared_ptr<const IspCatalog> catalog_;

@@ -11,8 +11,8 @@ namespace {
 
 constexpr std::array<std::string_view, 4> kTierNames = {"high", "medium", "low", "warming"};
 constexpr std::array<std::string_view, 3> kPhaseNames = {"steady", "verifying", "investigate"};
-constexpr std::array<std::string_view, 7> kRuleNames = {
-    "cut", "severe_cut", "tier_cap", "raise", "investigate", "settle", "initial"};
+constexpr std::array<std::string_view, 8> kRuleNames = {
+    "cut", "severe_cut", "tier_cap", "raise", "investigate", "settle", "initial", "override"};
 
 template <class E, std::size_t N>
 std::optional<E> parse_enum(const std::array<std::string_view, N>& names, std::string_view name) {

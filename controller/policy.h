@@ -106,17 +106,29 @@ struct PairState {
   DeferralClass verify_class = DeferralClass::none;
   UnixSeconds last_failure_at = 0;  // pmta refused the last change
   std::string last_failure;
+  std::string manual;  // the override in force at the last decision (Override::describe())
   bool operator==(const PairState&) const = default;
 };
 
 // initial: a pair seen for the first time without a fragment gets one with its starting value.
-enum class Rule : std::uint8_t { cut, severe_cut, tier_cap, raise, investigate, settle, initial };
+// override: a person's pin, bounds or their end (see overrides.h).
+enum class Rule : std::uint8_t {
+  cut,
+  severe_cut,
+  tier_cap,
+  raise,
+  investigate,
+  settle,
+  initial,
+  override
+};
 std::string_view to_string(Rule rule);
 std::optional<Rule> parse_rule(std::string_view name);
 
 struct Decision {
   std::string pool;
   std::string isp;
+  std::string vmta;  // empty: the pool's setting; else one VMTA's, set by an override
   UnixSeconds at = 0;
   Rule rule = Rule::cut;
   int old_value = 0;

@@ -58,6 +58,7 @@ class Clock {
 #include <chrono>
 #include <optional>
 
+#include "controller/overrides.h"
 #include "controller/policy.h"
 
 namespace sluice {
@@ -96,17 +97,34 @@ class CommandRunner {
                             std::chrono::milliseconds timeout) = 0;
 };
 
-// The generated fragments, one per (pool, ISP): <fragments>/<pool>/<isp>.conf.
+// Which fragment: the pool's, <fragments>/<pool>/<isp>.conf, or one VMTA's that an override
+// sets, <fragments>/<pool>/vmta/<vmta>/<isp>.conf (included in that VMTA's own <domain> block).
+struct FragmentKey {
+  std::string pool;
+  std::string isp;
+  std::string vmta;  // empty: the pool's
+};
+
 class FragmentStore {
  public:
   virtual ~FragmentStore() = default;
   // The fragment's content, nullopt when there is none.
-  virtual Expected<std::optional<std::string>> read(const std::string& pool,
-                                                    const std::string& isp) = 0;
+  virtual Expected<std::optional<std::string>> read(const FragmentKey& key) = 0;
   // Replaces it atomically; nullopt removes it (to restore "there was none").
-  virtual Status write(const std::string& pool, const std::string& isp,
-                       const std::optional<std::string>& content) = 0;
-  virtual std::string path(const std::string& pool, const std::string& isp) const = 0;
+  virtual Status write(const FragmentKey& key, const std::optional<std::string>& content) = 0;
+  virtual std::string path(const FragmentKey& key) const = 0;
+
+  // The pool's own fragment.
+  Expected<std::optional<std::string>> read(const std::string& pool, const std::string& isp) {
+    return read(FragmentKey{pool, isp, {}});
+  }
+  Status write(const std::string& pool, const std::string& isp,
+               const std::optional<std::string>& content) {
+    return write(FragmentKey{pool, isp, {}}, content);
+  }
+  std::string path(const std::string& pool, const std::string& isp) const {
+    return path(FragmentKey{pool, isp, {}});
+  }
 };
 
 // One entry of the audit trail.
@@ -122,6 +140,39 @@ struct HistoryFilter {
   std::optional<UnixSeconds> since;
 };
 
+// The override file, read at the start of every cycle.
+struct OverrideRead {
+  std::optional<Overrides> overrides;  // nullopt: not usable now (error says why)
+  std::string text;                    // the text that gave `overrides`
+  std::string error;                   // one line: "FILE:LINE: problem"
+};
+
+class OverrideSource {
+ public:
+  virtual ~OverrideSource() = default;
+  // A missing or empty file is no overrides; a broken one, or one changing while it is read,
+  // is an error.
+  virtual OverrideRead read() = 0;
+  // A text read from the file before (the last valid one), checked again.
+  virtual OverrideRead parse(const std::string& text) = 0;
+};
+
+// What an override holds a VMTA's fragment at (absent: the VMTA inherits the pool's value).
+struct VmtaSetting {
+  std::string pool;
+  std::string isp;
+  std::string vmta;
+  int value = 0;
+  UnixSeconds since = 0;
+  bool operator==(const VmtaSetting&) const = default;
+};
+
+// The manual side of a cycle, committed with the rest.
+struct ManualCommit {
+  std::optional<std::string> override_text;                // the override file, when it was valid
+  std::optional<std::vector<VmtaSetting>> vmta_settings;  // the whole set, when it changed
+};
+
 // Everything the loop remembers, in one database.
 class StateStore : public SignalStore {
  public:
@@ -131,7 +182,11 @@ class StateStore : public SignalStore {
   virtual Status commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
                               const std::vector<SignalBucket>& buckets,
                               const std::vector<PairState>& pairs,
-                              const std::vector<DecisionRecord>& decisions) = 0;
+                              const std::vector<DecisionRecord>& decisions,
+                              const ManualCommit& manual) = 0;
+  virtual Expected<std::vector<VmtaSetting>> load_vmta_settings() = 0;
+  // The override file's text as of the last cycle that found it valid (nullopt: never).
+  virtual Expected<std::optional<std::string>> last_override_text() = 0;
   virtual Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) = 0;
 };
 

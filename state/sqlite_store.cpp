@@ -17,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -103,6 +103,24 @@ constexpr std::array<const char*, 3> kMigrations = {
              SUM(CASE WHEN class IN ('connection', 'rate', 'reputation')
                       THEN deferred_queue ELSE 0 END)
       FROM signal_bucket GROUP BY 1, 2, 3;
+    )sql",
+    // Overrides: the one in force per pair, a decision's VMTA, the values overrides hold VMTA
+    // fragments at, and the last valid override file (in force while the file is broken).
+    R"sql(
+    ALTER TABLE pair_state ADD COLUMN manual TEXT NOT NULL DEFAULT '';
+    ALTER TABLE decision ADD COLUMN vmta TEXT NOT NULL DEFAULT '';
+    CREATE TABLE vmta_setting (
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      vmta TEXT NOT NULL,
+      value INTEGER NOT NULL,
+      since INTEGER NOT NULL,
+      PRIMARY KEY (pool, isp, vmta)
+    ) WITHOUT ROWID;
+    CREATE TABLE override_file (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      text TEXT NOT NULL
+    );
     )sql",
 };
 
@@ -344,12 +362,65 @@ Status SqliteStore::commit_read(const std::vector<FileCheckpoint>& checkpoints,
 Status SqliteStore::commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
                                  const std::vector<SignalBucket>& buckets,
                                  const std::vector<PairState>& pairs,
-                                 const std::vector<DecisionRecord>& decisions) {
+                                 const std::vector<DecisionRecord>& decisions,
+                                 const ManualCommit& manual) {
   return transaction([&]() -> Status {
     if (Status s = write_read(checkpoints, buckets); !s) return s;
     if (Status s = write_pairs(pairs); !s) return s;
-    return append_decisions(decisions);
+    if (Status s = append_decisions(decisions); !s) return s;
+    return write_manual(manual);
   });
+}
+
+Status SqliteStore::write_manual(const ManualCommit& manual) {
+  if (manual.override_text) {
+    Statement put(db_, "INSERT OR REPLACE INTO override_file (id, text) VALUES (1, ?)");
+    if (!put.ok()) return error("cannot store the override file");
+    put.bind(1, *manual.override_text);
+    if (put.step() != SQLITE_DONE) return error("cannot store the override file");
+  }
+  if (manual.vmta_settings) {
+    if (Status s = exec("DELETE FROM vmta_setting"); !s) return s;
+    Statement put(db_,
+                  "INSERT INTO vmta_setting (pool, isp, vmta, value, since) VALUES (?, ?, ?, ?, ?)");
+    if (!put.ok()) return error("cannot store VMTA settings");
+    for (const VmtaSetting& v : *manual.vmta_settings) {
+      put.bind(1, v.pool);
+      put.bind(2, v.isp);
+      put.bind(3, v.vmta);
+      put.bind(4, std::int64_t{v.value});
+      put.bind(5, v.since);
+      if (put.step() != SQLITE_DONE) {
+        return error("cannot store the setting of VMTA " + v.vmta + " (" + v.pool + "/" + v.isp +
+                     ")");
+      }
+      put.reset();
+    }
+  }
+  return ok_status();
+}
+
+Expected<std::vector<VmtaSetting>> SqliteStore::load_vmta_settings() {
+  Statement st(db_,
+               "SELECT pool, isp, vmta, value, since FROM vmta_setting ORDER BY pool, isp, vmta");
+  if (!st.ok()) return error("cannot read VMTA settings");
+  std::vector<VmtaSetting> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    out.push_back(VmtaSetting{st.text(0), st.text(1), st.text(2),
+                              static_cast<int>(st.integer(3)), st.integer(4)});
+  }
+  if (rc != SQLITE_DONE) return error("cannot read VMTA settings");
+  return out;
+}
+
+Expected<std::optional<std::string>> SqliteStore::last_override_text() {
+  Statement st(db_, "SELECT text FROM override_file WHERE id = 1");
+  if (!st.ok()) return error("cannot read the stored override file");
+  const int rc = st.step();
+  if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
+  if (rc != SQLITE_DONE) return error("cannot read the stored override file");
+  return std::optional<std::string>();
 }
 
 Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,
@@ -421,13 +492,14 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
       db_,
       "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
       " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
-      " last_failure_at, last_failure) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+      " last_failure_at, last_failure, manual) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
       " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
       " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
       " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
       " last_raise_at = excluded.last_raise_at, verify_until = excluded.verify_until,"
       " verify_class = excluded.verify_class,"
-      " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure");
+      " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure,"
+      " manual = excluded.manual");
   if (!put.ok()) return error("cannot store pair states");
   for (const PairState& p : pairs) {
     put.bind(1, p.pool);
@@ -443,6 +515,7 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
     put.bind(11, std::string(to_string(p.verify_class)));
     put.bind(12, p.last_failure_at);
     put.bind(13, p.last_failure);
+    put.bind(14, p.manual);
     if (put.step() != SQLITE_DONE) {
       return error("cannot store the state of " + p.pool + "/" + p.isp);
     }
@@ -455,8 +528,8 @@ Status SqliteStore::append_decisions(const std::vector<DecisionRecord>& decision
   Statement add(
       db_,
       "INSERT INTO decision (at, pool, isp, rule, old_value, new_value, phase, \"trigger\","
-      " reason, figures, applied, pmta_outcome)"
-      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      " reason, figures, applied, pmta_outcome, vmta)"
+      " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   if (!add.ok()) return error("cannot store decisions");
   for (const DecisionRecord& r : decisions) {
     const Decision& d = r.decision;
@@ -472,6 +545,7 @@ Status SqliteStore::append_decisions(const std::vector<DecisionRecord>& decision
     add.bind(10, figures_json(d.figures));
     add.bind(11, std::int64_t{r.applied ? 1 : 0});
     add.bind(12, r.pmta_outcome);
+    add.bind(13, d.vmta);
     if (add.step() != SQLITE_DONE) {
       return error("cannot store the decision for " + d.pool + "/" + d.isp);
     }
@@ -484,7 +558,7 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
   Statement st(db_,
                "SELECT pool, isp, max_smtp_out, tier, phase, last_safe, last_change_at,"
                " last_cut_at, last_raise_at, verify_until, verify_class, last_failure_at,"
-               " last_failure FROM pair_state ORDER BY pool, isp");
+               " last_failure, manual FROM pair_state ORDER BY pool, isp");
   if (!st.ok()) return error("cannot read pair states");
   std::vector<PairState> out;
   int rc;
@@ -511,6 +585,7 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
     p.verify_class = *verify_class;
     p.last_failure_at = st.integer(11);
     p.last_failure = st.text(12);
+    p.manual = st.text(13);
     out.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return error("cannot read pair states");
@@ -522,7 +597,7 @@ Expected<std::vector<DecisionRecord>> SqliteStore::history(const HistoryFilter& 
   // serve it.
   std::string sql =
       "SELECT id, at, pool, isp, rule, old_value, new_value, phase, \"trigger\", reason, figures,"
-      " applied, pmta_outcome FROM decision WHERE 1";
+      " applied, pmta_outcome, vmta FROM decision WHERE 1";
   if (filter.pool) sql += " AND pool = ?";
   if (filter.isp) sql += " AND isp = ?";
   if (filter.since) sql += " AND at >= ?";
@@ -558,6 +633,7 @@ Expected<std::vector<DecisionRecord>> SqliteStore::history(const HistoryFilter& 
     d.figures = *figures;
     r.applied = st.integer(11) != 0;
     r.pmta_outcome = st.text(12);
+    d.vmta = st.text(13);
     out.push_back(std::move(r));
   }
   if (rc != SQLITE_DONE) return error("cannot read decisions");

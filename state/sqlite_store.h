@@ -36,7 +36,10 @@ class SqliteStore : public StateStore {
   Expected<std::vector<PairState>> load_pairs() override;
   Status commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
                       const std::vector<SignalBucket>& buckets, const std::vector<PairState>& pairs,
-                      const std::vector<DecisionRecord>& decisions) override;
+                      const std::vector<DecisionRecord>& decisions,
+                      const ManualCommit& manual) override;
+  Expected<std::vector<VmtaSetting>> load_vmta_settings() override;
+  Expected<std::optional<std::string>> last_override_text() override;
   // Ordered by time, then by insertion; `since` is inclusive.
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override;
 
@@ -51,6 +54,7 @@ class SqliteStore : public StateStore {
                     const std::vector<SignalBucket>& buckets);
   Status write_pairs(const std::vector<PairState>& pairs);
   Status append_decisions(const std::vector<DecisionRecord>& decisions);
+  Status write_manual(const ManualCommit& manual);
 
   sqlite3* db_;
   std::string path_;

@@ -16,40 +16,50 @@ class MemoryFragmentStore : public FragmentStore {
  public:
   explicit MemoryFragmentStore(std::string root = "/etc/pmta/sluice") : root_(std::move(root)) {}
 
-  Expected<std::optional<std::string>> read(const std::string& pool,
-                                            const std::string& isp) override {
-    return get(pool, isp);
+  using FragmentStore::path;
+  using FragmentStore::read;
+  using FragmentStore::write;
+
+  Expected<std::optional<std::string>> read(const FragmentKey& key) override {
+    auto found = files_.find(path(key));
+    if (found == files_.end()) return std::optional<std::string>();
+    return std::optional<std::string>(found->second);
   }
 
-  Status write(const std::string& pool, const std::string& isp,
-               const std::optional<std::string>& content) override {
+  Status write(const FragmentKey& key, const std::optional<std::string>& content) override {
     ++attempts_;
     if (fail_at_ && *fail_at_ == attempts_) {
-      return Error{path(pool, isp) + ": " + fail_message_};
+      return Error{path(key) + ": " + fail_message_};
     }
     if (content) {
-      files_[{pool, isp}] = *content;
+      files_[path(key)] = *content;
     } else {
-      files_.erase({pool, isp});
+      files_.erase(path(key));
     }
-    log_.push_back({path(pool, isp), content});
+    log_.push_back({path(key), content});
     return ok_status();
   }
 
-  std::string path(const std::string& pool, const std::string& isp) const override {
-    return root_ + "/" + pool + "/" + isp + ".conf";
+  std::string path(const FragmentKey& key) const override {
+    const std::string dir =
+        root_ + "/" + key.pool + (key.vmta.empty() ? "" : "/vmta/" + key.vmta);
+    return dir + "/" + key.isp + ".conf";
   }
 
   // Set-up and inspection.
   void put(const std::string& pool, const std::string& isp, std::string content) {
-    files_[{pool, isp}] = std::move(content);
+    files_[path(pool, isp)] = std::move(content);
   }
   std::optional<std::string> get(const std::string& pool, const std::string& isp) const {
-    auto found = files_.find({pool, isp});
+    return get(FragmentKey{pool, isp, {}});
+  }
+  std::optional<std::string> get(const FragmentKey& key) const {
+    auto found = files_.find(path(key));
     if (found == files_.end()) return std::nullopt;
     return found->second;
   }
-  const std::map<std::pair<std::string, std::string>, std::string>& files() const { return files_; }
+  // By path.
+  const std::map<std::string, std::string>& files() const { return files_; }
   // The successful writes, in order: (path, content or nullopt for a removal).
   const std::vector<std::pair<std::string, std::optional<std::string>>>& log() const {
     return log_;
@@ -62,7 +72,7 @@ class MemoryFragmentStore : public FragmentStore {
 
  private:
   std::string root_;
-  std::map<std::pair<std::string, std::string>, std::string> files_;
+  std::map<std::string, std::string> files_;
   std::vector<std::pair<std::string, std::optional<std::string>>> log_;
   int attempts_ = 0;
   std::optional<int> fail_at_;

@@ -66,15 +66,21 @@ class MemoryStateStore : public StateStore {
 
   Status commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
                       const std::vector<SignalBucket>& buckets, const std::vector<PairState>& pairs,
-                      const std::vector<DecisionRecord>& decisions) override {
+                      const std::vector<DecisionRecord>& decisions,
+                      const ManualCommit& manual) override {
     if (auto failed = fail()) return *failed;
     write_read(checkpoints, buckets);
+    if (manual.override_text) override_text_ = manual.override_text;
+    if (manual.vmta_settings) vmta_settings_ = *manual.vmta_settings;
     for (const PairState& p : pairs) pairs_[{p.pool, p.isp}] = p;
     decisions_.insert(decisions_.end(), decisions.begin(), decisions.end());
     ++revision_;
     ++cycles_committed_;
     return ok_status();
   }
+
+  Expected<std::vector<VmtaSetting>> load_vmta_settings() override { return vmta_settings_; }
+  Expected<std::optional<std::string>> last_override_text() override { return override_text_; }
 
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override {
     std::vector<DecisionRecord> out;
@@ -102,6 +108,7 @@ class MemoryStateStore : public StateStore {
   const std::vector<FileCheckpoint>& checkpoints() const { return checkpoints_; }
   const std::map<BucketKey, BucketCounts>& buckets() const { return buckets_; }
   // Every successful write counts; tests compare it to tell "nothing was written".
+  const std::vector<VmtaSetting>& vmta_settings() const { return vmta_settings_; }
   int revision() const { return revision_; }
   int cycles_committed() const { return cycles_committed_; }
   // The next writes fail with this message (until cleared with nullopt).
@@ -125,6 +132,8 @@ class MemoryStateStore : public StateStore {
   std::map<BucketKey, BucketCounts> buckets_;
   std::map<std::pair<std::string, std::string>, PairState> pairs_;
   std::vector<DecisionRecord> decisions_;
+  std::vector<VmtaSetting> vmta_settings_;
+  std::optional<std::string> override_text_;
   std::optional<std::string> failure_;
   int revision_ = 0;
   int cycles_committed_ = 0;

@@ -14,6 +14,7 @@
 #include "adapters/system_clock.h"
 #include "controller/fragment.h"
 #include "tests/support/memory_fragment_store.h"
+#include "tests/support/memory_override_source.h"
 #include "tests/support/memory_state_store.h"
 #include "tests/support/mock_command_runner.h"
 
@@ -135,8 +136,9 @@ class CycleTest : public ::testing::Test {
 
   Expected<CycleReport> cycle(CycleMode mode = CycleMode::apply) {
     if (pairs_.empty()) manage("gmail", Tier::high);
-    Controller controller(source_, store_, fragments_, runner_, clock_, IspCatalog::builtin(),
-                          std::make_shared<PoolMap>(), pairs_, LoopSettings{});
+    Controller controller(source_, store_, fragments_, overrides_, runner_, clock_,
+                          IspCatalog::builtin(), std::make_shared<PoolMap>(), pairs_,
+                          LoopSettings{});
     return controller.run_cycle(mode);
   }
 
@@ -192,6 +194,7 @@ class CycleTest : public ::testing::Test {
   ScriptedSource source_;
   MemoryStateStore store_;
   MemoryFragmentStore fragments_;
+  MemoryOverrideSource overrides_;
   MockCommandRunner runner_;
   adapters::FixedClock clock_{kT0};
   std::vector<ManagedPair> pairs_;
@@ -583,7 +586,7 @@ TEST_F(CycleTest, PlanWritesNothingAndCallsNoPmta) {
     EXPECT_EQ(report->mode, CycleMode::plan);
     ASSERT_THAT(report->decisions, SizeIs(2));
     ASSERT_THAT(report->changes, SizeIs(2));
-    EXPECT_EQ(report->changes[0].before, fragments_before.at({kPool, "gmail"}));
+    EXPECT_EQ(report->changes[0].before, fragments_before.at(fragments_.path(kPool, "gmail")));
     EXPECT_EQ(fragment_max_smtp_out(report->changes[0].after), 4);
     EXPECT_FALSE(report->changes[1].before);
     EXPECT_EQ(fragment_max_smtp_out(report->changes[1].after), 4);  // outlook high: 4-6

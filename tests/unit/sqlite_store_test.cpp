@@ -165,7 +165,7 @@ TEST_F(SqliteStoreTest, CreatesTheDatabaseAtTheLatestSchema) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(std::filesystem::exists(path_));
-  EXPECT_EQ(SqliteStore::latest_schema_version(), 3);
+  EXPECT_EQ(SqliteStore::latest_schema_version(), 4);
   EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
   EXPECT_TRUE(store->load_checkpoints()->empty());
   EXPECT_TRUE(store->buckets_since(0)->empty());
@@ -177,7 +177,7 @@ TEST_F(SqliteStoreTest, UsesWriteAheadLogging) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "3");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "4");
 }
 
 TEST_F(SqliteStoreTest, CheckpointsRoundTrip) {
@@ -323,15 +323,15 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerSluice) {
     ASSERT_TRUE(
         store->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {1, 0, 0, 0})}).ok());
   }
-  query(path_, "PRAGMA user_version=4");
-  ASSERT_EQ(query(path_, "PRAGMA user_version"), "4");
+  query(path_, "PRAGMA user_version=5");
+  ASSERT_EQ(query(path_, "PRAGMA user_version"), "5");
 
   auto refused = SqliteStore::open(path_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message,
-            path_ + ": schema version 4 is newer than this sluice knows (3): upgrade sluice");
+            path_ + ": schema version 5 is newer than this sluice knows (4): upgrade sluice");
   // Left as it was.
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "4");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "5");
   EXPECT_EQ(query(path_, "SELECT count(*) FROM signal_bucket"), "1");
 }
 
@@ -376,7 +376,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
 
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), 4);
   EXPECT_EQ(store->pair_days_since(0)->size(), 1u) << "migration 3 sums the existing buckets";
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
   ASSERT_EQ(loaded.size(), 1u);
@@ -392,7 +392,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
   // The new tables work.
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {pair("pool-a", "gmail", 1)},
-                                 {decision(0, "pool-a", "gmail", 20, 10)})
+                                 {decision(0, "pool-a", "gmail", 20, 10)}, {})
                   .ok());
   EXPECT_EQ(store->load_pairs()->size(), 1u);
   EXPECT_EQ(store->history({})->size(), 1u);
@@ -405,7 +405,7 @@ TEST_F(SqliteStoreTest, PairsRoundTripEveryField) {
   {
     auto store = open();
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->commit_cycle({}, {}, saved, {}).ok());
+    ASSERT_TRUE(store->commit_cycle({}, {}, saved, {}, {}).ok());
     EXPECT_EQ(store->load_pairs().value(), saved);
   }
   auto store = open();  // and from the file
@@ -418,12 +418,12 @@ TEST_F(SqliteStoreTest, CommitCycleUpsertsPairsAndAppendsDecisions) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {pair("pool-b", "yahoo", 1), pair("pool-a", "gmail", 2)},
-                                 {decision(0, "pool-a", "gmail", 20, 10)})
+                                 {decision(0, "pool-a", "gmail", 20, 10)}, {})
                   .ok());
   PairState changed = pair("pool-a", "gmail", 5);
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {changed, pair("pool-a", "yahoo", 3)},
-                                 {decision(600, "pool-a", "gmail", 10, 5)})
+                                 {decision(600, "pool-a", "gmail", 10, 5)}, {})
                   .ok());
 
   EXPECT_EQ(
@@ -438,11 +438,11 @@ TEST_F(SqliteStoreTest, CommitCycleCommitsTheReadLikeCommitRead) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1001, "/a.csv"), checkpoint(1002, "/b.csv")},
-                                 {bucket(0, "pool-a", DeferralClass::none, {10, 1, 0, 0})}, {}, {})
+                                 {bucket(0, "pool-a", DeferralClass::none, {10, 1, 0, 0})}, {}, {}, {})
                   .ok());
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1002, "/b.csv")},
-                                 {bucket(0, "pool-a", DeferralClass::none, {5, 0, 0, 0})}, {}, {})
+                                 {bucket(0, "pool-a", DeferralClass::none, {5, 0, 0, 0})}, {}, {}, {})
                   .ok());
 
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
@@ -457,7 +457,7 @@ TEST_F(SqliteStoreTest, DecisionsRoundTripEveryField) {
   ASSERT_NE(store, nullptr);
   const std::vector<DecisionRecord> saved = {decision(0, "pool-a", "gmail", 20, 10),
                                              decision(300, "pool-a", "gmail", 10, 12)};
-  ASSERT_TRUE(store->commit_cycle({}, {}, {}, saved).ok());
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, saved, {}).ok());
 
   const std::vector<DecisionRecord> loaded = store->history({}).value();
   ASSERT_EQ(loaded.size(), 2u);
@@ -478,12 +478,12 @@ TEST_F(SqliteStoreTest, HistoryIsOrderedByTimeThenInsertion) {
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {},
                                  {decision(600, "pool-b", "gmail", 20, 10),
-                                  decision(0, "pool-a", "yahoo", 20, 10)})
+                                  decision(0, "pool-a", "yahoo", 20, 10)}, {})
                   .ok());
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {},
                                  {decision(300, "pool-c", "gmail", 20, 10),
-                                  decision(0, "pool-a", "gmail", 20, 10)})
+                                  decision(0, "pool-a", "gmail", 20, 10)}, {})
                   .ok());
 
   EXPECT_THAT(
@@ -499,7 +499,7 @@ TEST_F(SqliteStoreTest, HistoryFiltersByPoolIspAndSince) {
           ->commit_cycle(
               {}, {}, {},
               {decision(0, "pool-a", "gmail", 20, 10), decision(300, "pool-a", "yahoo", 20, 10),
-               decision(600, "pool-b", "gmail", 20, 10), decision(900, "pool-a", "gmail", 10, 5)})
+               decision(600, "pool-b", "gmail", 20, 10), decision(900, "pool-a", "gmail", 10, 5)}, {})
           .ok());
 
   auto history = [&](std::optional<std::string> pool, std::optional<std::string> isp,
@@ -526,7 +526,7 @@ TEST_F(SqliteStoreTest, CommitCycleIsAllOrNothing) {
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1001, "/a.csv")},
                                  {bucket(0, "pool-a", DeferralClass::rate, {1, 0, 2, 0})}, {before},
-                                 {decision(0, "pool-a", "gmail", 20, 10)})
+                                 {decision(0, "pool-a", "gmail", 20, 10)}, {})
                   .ok());
   // The decisions go last: everything before them has been written when the insert fails.
   ASSERT_EQ(exec_sql(path_,
@@ -539,7 +539,7 @@ TEST_F(SqliteStoreTest, CommitCycleIsAllOrNothing) {
                           {bucket(0, "pool-a", DeferralClass::rate, {5, 0, 5, 0}),
                            bucket(300, "pool-a", DeferralClass::none, {7, 0, 0, 0})},
                           {pair("pool-a", "gmail", 4), pair("pool-b", "gmail", 2)},
-                          {decision(300, "pool-a", "gmail", 10, 5)});
+                          {decision(300, "pool-a", "gmail", 10, 5)}, {});
   ASSERT_FALSE(failed.ok());
   EXPECT_EQ(failed.error().message,
             path_ + ": cannot store the decision for pool-a/gmail: decision refused");
@@ -556,7 +556,7 @@ TEST_F(SqliteStoreTest, CommitCycleIsAllOrNothing) {
   ASSERT_EQ(exec_sql(path_, "DROP TRIGGER refuse_decisions"), SQLITE_OK);
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1002, "/b.csv")}, {}, {pair("pool-a", "gmail", 4)},
-                                 {decision(300, "pool-a", "gmail", 10, 5)})
+                                 {decision(300, "pool-a", "gmail", 10, 5)}, {})
                   .ok());
   EXPECT_EQ(store->load_checkpoints()->at(0).path, "/b.csv");
   EXPECT_EQ(store->load_pairs().value(), std::vector<PairState>{pair("pool-a", "gmail", 4)});
@@ -569,7 +569,7 @@ TEST_F(SqliteStoreTest, AnUnknownStoredNameIsAnErrorNamingTheRow) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {pair("pool-a", "gmail", 1)},
-                                 {decision(0, "pool-a", "gmail", 20, 10)})
+                                 {decision(0, "pool-a", "gmail", 20, 10)}, {})
                   .ok());
   ASSERT_EQ(exec_sql(path_,
                      "UPDATE pair_state SET tier = 'platinum';"
