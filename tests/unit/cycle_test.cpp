@@ -632,5 +632,331 @@ TEST_F(CycleTest, DryRunRecordsSignalsAndDecisionsButNoFragmentAndNoPmta) {
   EXPECT_FALSE(store_.pair(kPool, "outlook"));
 }
 
+// ---------------------------------------------------------------------------------------------
+// Overrides.
+
+Override pin(const std::string& isp, int value, std::optional<UnixSeconds> until = std::nullopt) {
+  Override o;
+  o.pool = kPool;
+  o.isp = isp;
+  o.kind = OverrideKind::pin;
+  o.value = value;
+  o.until = until;
+  o.reason = "incident 4711";
+  o.line = 3;
+  return o;
+}
+
+Overrides with(std::vector<Override> entries) {
+  Overrides o;
+  o.entries = std::move(entries);
+  return o;
+}
+
+TEST_F(CycleTest, APinIsWrittenInTheNextCycleAndRecordedAsAnOverride) {
+  existing("gmail", 8);
+  overrides_.set(with({pin("gmail", 4)}));
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(calls_, (std::vector<Argv>{kTestConfig, kReload}));
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  const Decision& d = report->decisions[0];
+  EXPECT_EQ(d.rule, Rule::override);
+  EXPECT_EQ(d.old_value, 8);
+  EXPECT_EQ(d.new_value, 4);
+  EXPECT_EQ(d.reason, "pinned to 4 by override (incident 4711)");
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_THAT(*fragments_.get(kPool, "gmail"), HasSubstr("incident 4711"));
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_TRUE(store_.decisions()[0].applied);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 4);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->manual, "pinned to 4 by override (incident 4711)");
+
+  // While pinned, a 421 burst changes nothing and records nothing new.
+  FORBID_CALL(runner_, run(_, _));
+  clock_.set(kT0 + 30 * kMinute);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  Expected<CycleReport> later = cycle();
+  ASSERT_TRUE(later) << later.error().message;
+  EXPECT_THAT(later->decisions, IsEmpty());
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+}
+
+TEST_F(CycleTest, AnExpiredPinHandsBackToThePolicyAtThePinnedValue) {
+  existing("gmail", 8);
+  overrides_.set(with({pin("gmail", 4, kT0 + 3600)}));
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle());
+  ASSERT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+
+  // Expired: no jump back to 8, a record that the policy resumes from 4.
+  clock_.set(kT0 + 2 * 3600);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_THAT(report->decisions, SizeIs(1));
+    EXPECT_EQ(report->decisions[0].rule, Rule::override);
+    EXPECT_EQ(report->decisions[0].new_value, 4);
+    EXPECT_THAT(report->decisions[0].reason,
+                HasSubstr("no longer pinned to 4 by override (incident 4711, until "
+                          "2026-11-27T11:00:00Z): the policy resumes from 4"));
+    EXPECT_THAT(report->changes, IsEmpty());
+  }
+  EXPECT_EQ(store_.pair(kPool, "gmail")->manual, "");
+
+  // The policy's own rules apply again: a burst cuts from 4.
+  clock_.set(kT0 + 3 * 3600);
+  for (int i = 0; i < 300; ++i) {
+    ScriptedSource::Line l;
+    l.at = clock_.now() - 20 * kMinute + i * 4;
+    l.rcpt = "u" + std::to_string(i) + "@gmail.com";
+    l.source_ip = "203.0.113.1";
+    if (i % 3 == 0) {
+      l.type = RecordType::deferred;
+      l.diag = kGmailThrottle;
+    }
+    source_.append(std::move(l));
+  }
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> cut = cycle();
+  ASSERT_TRUE(cut) << cut.error().message;
+  ASSERT_THAT(cut->decisions, SizeIs(1));
+  EXPECT_EQ(cut->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(cut->decisions[0].old_value, 4);
+  EXPECT_EQ(cut->decisions[0].new_value, 2);
+}
+
+TEST_F(CycleTest, TheKillSwitchStopsEveryChangeWhileSignalsAccumulate) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  const auto fragments_before = fragments_.files();
+  Overrides frozen;
+  frozen.freeze_all = true;
+  frozen.freeze_reason = "migration";
+  overrides_.set(frozen);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->changes, IsEmpty());
+    ASSERT_THAT(report->decisions, SizeIs(2));
+    for (const Decision& d : report->decisions) {
+      EXPECT_EQ(d.rule, Rule::override);
+      EXPECT_FALSE(d.changes_value());
+      EXPECT_EQ(d.reason, "frozen by the kill switch (migration)");
+    }
+    // A second frozen cycle records nothing more.
+    clock_.set(kT0 + kMinute);
+    Expected<CycleReport> again = cycle();
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_THAT(again->decisions, IsEmpty());
+  }
+  EXPECT_EQ(fragments_.files(), fragments_before);
+  EXPECT_EQ(stored_attempts(store_), 600u);
+
+  // Released, the loop acts on the signals recorded meanwhile.
+  overrides_.set(Overrides{});
+  clock_.set(kT0 + 2 * kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> released = cycle();
+  ASSERT_TRUE(released) << released.error().message;
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+}
+
+TEST_F(CycleTest, AFreezeOfThePoolKeepsItsValueThroughABurst) {
+  existing("gmail", 8);
+  Override freeze = pin("", 0);
+  freeze.kind = OverrideKind::freeze;
+  overrides_.set(with({freeze}));
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->changes, IsEmpty());
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].reason, "frozen by override (incident 4711)");
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+}
+
+TEST_F(CycleTest, BoundsLimitACutToTheFloor) {
+  existing("gmail", 8);
+  Override bounds = pin("gmail", 0);
+  bounds.kind = OverrideKind::bounds;
+  bounds.floor = 6;
+  overrides_.set(with({bounds}));
+  traffic("gmail.com", 200, 100, kGmailThrottle);  // the policy alone would cut to 4
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(report->decisions[0].new_value, 6);
+  EXPECT_THAT(report->decisions[0].reason, HasSubstr("bounded to 6..1000 by override"));
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 6);
+}
+
+TEST_F(CycleTest, ACeilingBelowTheValueLowersItAtOnce) {
+  existing("gmail", 8);
+  Override bounds = pin("gmail", 0);
+  bounds.kind = OverrideKind::bounds;
+  bounds.ceiling = 5;
+  overrides_.set(with({bounds}));
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::override);
+  EXPECT_EQ(report->decisions[0].new_value, 5);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 5);
+}
+
+TEST_F(CycleTest, ABrokenFileKeepsTheLastValidOverridesAndStillRecordsSignals) {
+  existing("gmail", 8);
+  overrides_.set(with({pin("gmail", 4)}), "pin-4");
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle());
+
+  overrides_.break_file("/etc/sluice/overrides.toml:7: [[override]] 'max_smtp_out' must be an "
+                        "integer from 1 to 1000, not 0");
+  clock_.set(kT0 + 30 * kMinute);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  FORBID_CALL(runner_, run(_, _));
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->override_error, HasSubstr("overrides.toml:7"));
+  ASSERT_THAT(report->overrides.entries, SizeIs(1));
+  EXPECT_EQ(report->overrides.entries[0].value, 4);
+  EXPECT_THAT(report->decisions, IsEmpty());  // still pinned: no cut
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(stored_attempts(store_), 300u);
+}
+
+TEST_F(CycleTest, ABrokenFileBeforeAnyValidOneMeansNoOverrides) {
+  existing("gmail", 8);
+  overrides_.break_file("/etc/sluice/overrides.toml:1: unknown key 'pools'");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->override_error, HasSubstr("unknown key 'pools'"));
+  EXPECT_THAT(report->overrides.entries, IsEmpty());
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);  // the policy's cut
+}
+
+TEST_F(CycleTest, ATierOverrideLowersTheCapAtOnce) {
+  existing("gmail", 8);  // tier high: cap 10
+  Overrides o;
+  o.tiers.push_back(TierOverride{kPool, "gmail", Tier::medium, "postmaster tools", 9});
+  overrides_.set(o);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::tier_cap);
+  EXPECT_EQ(report->decisions[0].new_value, 5);  // gmail medium: 3-5
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+}
+
+TEST_F(CycleTest, AVmtaPinWritesThatVmtasFragmentAndItsEndHandsItBack) {
+  existing("gmail", 8);
+  const auto pool_fragment = fragments_.get(kPool, "gmail");
+  Override one = pin("gmail", 3);
+  one.vmta = "gmail-ip-2";
+  overrides_.set(with({one}));
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  const FragmentKey key{kPool, "gmail", "gmail-ip-2"};
+  ASSERT_THAT(report->changes, SizeIs(1));
+  EXPECT_EQ(report->changes[0].path, "/etc/pmta/sluice/high-rep-pool/vmta/gmail-ip-2/gmail.conf");
+  EXPECT_EQ(value_in(fragments_.get(key)), 3);
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), pool_fragment);
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].vmta, "gmail-ip-2");
+  EXPECT_EQ(report->decisions[0].old_value, 8);
+  EXPECT_EQ(report->decisions[0].new_value, 3);
+  EXPECT_EQ(store_.vmta_settings(),
+            (std::vector<VmtaSetting>{{kPool, "gmail", "gmail-ip-2", 3, kT0}}));
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_EQ(store_.decisions()[0].decision.vmta, "gmail-ip-2");
+
+  // Unchanged next cycle: nothing to write.
+  clock_.set(kT0 + kMinute);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> same = cycle();
+    ASSERT_TRUE(same) << same.error().message;
+    EXPECT_THAT(same->changes, IsEmpty());
+  }
+
+  // Cleared: the VMTA's fragment keeps existing (PowerMTA includes it) but sets nothing.
+  overrides_.set(Overrides{});
+  clock_.set(kT0 + 2 * kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> cleared = cycle();
+  ASSERT_TRUE(cleared) << cleared.error().message;
+  ASSERT_THAT(cleared->changes, SizeIs(1));
+  ASSERT_TRUE(fragments_.get(key));
+  EXPECT_EQ(value_in(fragments_.get(key)), std::nullopt);
+  EXPECT_THAT(*fragments_.get(key), HasSubstr("inherits the pool's settings"));
+  EXPECT_THAT(cleared->decisions[0].reason, HasSubstr("inherits the pool's 8"));
+  EXPECT_THAT(store_.vmta_settings(), IsEmpty());
+}
+
+TEST_F(CycleTest, ARefusedPinIsRetriedNotBefore5Minutes) {
+  existing("gmail", 8);
+  const auto before = fragments_.get(kPool, "gmail");
+  overrides_.set(with({pin("gmail", 4)}));
+  script({result(1, "", "Error in line 3 of /etc/pmta/sluice/high-rep-pool/gmail.conf")});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_TRUE(report->pmta_failed);
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    clock_.set(kT0 + 4 * kMinute);
+    Expected<CycleReport> waiting = cycle();
+    ASSERT_TRUE(waiting) << waiting.error().message;
+    EXPECT_THAT(waiting->changes, IsEmpty());
+  }
+  clock_.set(kT0 + 5 * kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> retried = cycle();
+  ASSERT_TRUE(retried) << retried.error().message;
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+}
+
+TEST_F(CycleTest, ADryRunShowsThePinWithoutWritingIt) {
+  existing("gmail", 8);
+  const auto before = fragments_.get(kPool, "gmail");
+  overrides_.set(with({pin("gmail", 4)}));
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle(CycleMode::dry_run);
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->changes, SizeIs(1));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_FALSE(store_.decisions()[0].applied);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+}
+
 }  // namespace
 }  // namespace sluice
