@@ -19,6 +19,14 @@ using detail::shown;
 
 const std::set<std::string> kTierNames = {"high", "medium", "low", "warming"};
 
+// Reasons end up in one-line log messages, status rows and fragment comments.
+bool is_one_line(const std::string& text) {
+  for (const char c : text) {
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
 std::int64_t unix_seconds(const toml::date& d, const toml::time& t, std::int64_t offset_minutes) {
   const std::chrono::sys_days day =
       std::chrono::year{d.year} / std::chrono::month{d.month} / std::chrono::day{d.day};
@@ -70,12 +78,12 @@ class OverrideReader : public detail::TomlReader {
  private:
   OverrideEntry read_override(const toml::node& node) const {
     const toml::table& t = *node.as_table();
-    only_keys(t,
-              {"pool", "isp", "vmta", "max_smtp_out", "freeze", "floor", "ceiling", "until",
-               "reason"},
-              "[[override]]");
+    only_keys(
+        t, {"pool", "isp", "vmta", "max_smtp_out", "freeze", "floor", "ceiling", "until", "reason"},
+        "[[override]]");
     OverrideEntry e;
     e.line = line(t);
+    if (!t.contains("pool")) fail(&t, "[[override]] needs 'pool'");
     e.pool = name(t, "pool", "[[override]]: pool");
     if (t.contains("isp")) e.isp = name(t, "isp", "[[override]]: ISP");
     if (t.contains("vmta")) e.vmta = name(t, "vmta", "[[override]]: VMTA");
@@ -111,14 +119,19 @@ class OverrideReader : public detail::TomlReader {
     if (const toml::node* until = t.get("until")) {
       e.until = time_of(*until);
       if (!e.until) {
-        fail(until, "[[override]] 'until' must be a time with its offset, such as "
-                    "\"2026-12-01T00:00:00Z\", not " +
-                        rendered(*until));
+        fail(until,
+             "[[override]] 'until' must be a time with its offset, such as "
+             "\"2026-12-01T00:00:00Z\", not " +
+                 rendered(*until));
       }
     }
     const std::optional<std::string> reason = string(t, "reason");
-    if (!reason || reason->find_first_not_of(" \t") == std::string::npos) {
+    if (!reason || reason->find_first_not_of(" \t\r\n") == std::string::npos) {
       fail(&t, "[[override]] for pool '" + e.pool + "' needs a 'reason'");
+    }
+    if (!is_one_line(*reason)) {
+      fail(t.get("reason"),
+           "[[override]] 'reason' must be one line of text, not " + rendered(*t.get("reason")));
     }
     e.reason = *reason;
     return e;
@@ -129,19 +142,24 @@ class OverrideReader : public detail::TomlReader {
     only_keys(t, {"pool", "isp", "tier", "source"}, "[[tier]]");
     TierEntry e;
     e.line = line(t);
+    if (!t.contains("pool")) fail(&t, "[[tier]] needs 'pool'");
     e.pool = name(t, "pool", "[[tier]]: pool");
     if (!t.contains("isp")) fail(&t, "[[tier]] for pool '" + e.pool + "' needs 'isp'");
     e.isp = name(t, "isp", "[[tier]]: ISP");
     const std::optional<std::string> tier = string(t, "tier");
     if (!tier) fail(&t, "[[tier]] for pool '" + e.pool + "' needs 'tier'");
     if (!kTierNames.contains(*tier)) {
-      fail(t.get("tier"), "[[tier]] 'tier' must be high, medium, low or warming, not '" +
-                              shown(*tier) + "'");
+      fail(t.get("tier"),
+           "[[tier]] 'tier' must be high, medium, low or warming, not '" + shown(*tier) + "'");
     }
     e.tier = *tier;
     const std::optional<std::string> source = string(t, "source");
-    if (!source || source->find_first_not_of(" \t") == std::string::npos) {
+    if (!source || source->find_first_not_of(" \t\r\n") == std::string::npos) {
       fail(&t, "[[tier]] for pool '" + e.pool + "' needs a 'source' (where the tier comes from)");
+    }
+    if (!is_one_line(*source)) {
+      fail(t.get("source"),
+           "[[tier]] 'source' must be one line of text, not " + rendered(*t.get("source")));
     }
     e.source = *source;
     return e;
