@@ -29,8 +29,8 @@ std::optional<std::string> unknown_name(const config::OverrideFile& file, std::i
   if (found == known.end()) {
     std::set<std::string> pools;
     for (const auto& [name, _] : known) pools.insert(name);
-    return at_line(file, line) + "unknown pool '" + pool + "' (the configuration's pools: " +
-           listed(pools) + ")";
+    return at_line(file, line) + "unknown pool '" + pool +
+           "' (the configuration's pools: " + listed(pools) + ")";
   }
   if (!isp.empty() && !found->second.isps.contains(isp)) {
     return at_line(file, line) + "pool '" + pool + "' has no ISP '" + isp +

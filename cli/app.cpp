@@ -10,6 +10,7 @@
 #include "adapters/accounting_reader.h"
 #include "adapters/atomic_file.h"
 #include "cli/loop_commands.h"
+#include "cli/override_commands.h"
 #include "cli/report_format.h"
 #include "cli/setup.h"
 
@@ -176,6 +177,47 @@ int run(int argc, char** argv) {
                      "PowerMTA's includes and <acct-file>");
   app.add_subcommand("init", "Print the PowerMTA lines sluice needs: <acct-file> and the includes");
 
+  OverrideArgs override_args;
+  CLI::App* override_cmd = app.add_subcommand(
+      "override",
+      "Edit the override file ([state] overrides): pins, freezes, bounds, tiers, the kill switch");
+  override_cmd->require_subcommand(1);
+  const auto scoped = [&](const char* name, const char* help) {
+    CLI::App* sub = override_cmd->add_subcommand(name, help);
+    sub->add_option("pool", override_args.pool, "The pool");
+    sub->add_option("isp", override_args.isp, "The ISP (default: every ISP of the pool)");
+    sub->add_option("--vmta", override_args.vmta, "One VMTA of the pool only");
+    sub->callback([&override_args, name] { override_args.action = name; });
+    return sub;
+  };
+  const auto expiring = [&](CLI::App* sub) {
+    sub->add_option("--until", override_args.until,
+                    "Expiry: a time (2026-12-01T00:00:00Z) or a duration from now (4h)");
+    sub->add_option("--reason", override_args.reason, "Why (shown in status and history)");
+  };
+  CLI::App* pin = scoped("pin", "Hold max-smtp-out at a value");
+  pin->add_option("--max-smtp-out", override_args.max_smtp_out, "The value, 1..1000")
+      ->check(CLI::Range(1, 1000));
+  expiring(pin);
+  CLI::App* freeze = scoped("freeze", "Keep the current value: no change by the controller");
+  freeze->add_flag("--all", override_args.all, "The kill switch: no change to any pool");
+  expiring(freeze);
+  CLI::App* unfreeze = scoped("unfreeze", "Remove a freeze");
+  unfreeze->add_flag("--all", override_args.all, "Release the kill switch");
+  CLI::App* bound = scoped("bound", "Bound the controller's range for POOL ISP");
+  bound->add_option("--floor", override_args.floor, "Never below, 1..1000")
+      ->check(CLI::Range(1, 1000));
+  bound->add_option("--ceiling", override_args.ceiling, "Never above, 1..1000")
+      ->check(CLI::Range(1, 1000));
+  expiring(bound);
+  CLI::App* tier = scoped("tier", "Set the reputation tier of POOL ISP");
+  tier->add_option("tier", override_args.tier, "high, medium, low or warming")
+      ->check(CLI::IsMember({"high", "medium", "low", "warming"}));
+  tier->add_option("--source", override_args.source, "Where the tier comes from");
+  scoped("clear", "Remove every override and tier of POOL (or of POOL ISP, or of --vmta)");
+  CLI::App* list = override_cmd->add_subcommand("list", "The overrides, in force or expired");
+  list->callback([&override_args] { override_args.action = "list"; });
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -202,6 +244,7 @@ int run(int argc, char** argv) {
     if (history->parsed()) return run_history(global, history_args);
     if (app.got_subcommand("check")) return run_check(global);
     if (app.got_subcommand("init")) return run_init(global);
+    if (override_cmd->parsed()) return run_override(global, override_args);
   } catch (const std::exception& e) {
     return fail(e.what());
   }

@@ -19,6 +19,7 @@
 #include "adapters/system_clock.h"
 #include "adapters/time_parse.h"
 #include "cli/diff.h"
+#include "cli/override_commands.h"
 #include "controller/estimator.h"
 #include "state/sqlite_store.h"
 #include "state/writer_lock.h"
@@ -296,6 +297,8 @@ int run_status(const GlobalOptions& global) {
   const auto series = series_by_pair(*buckets);
   Expected<std::vector<DecisionRecord>> history = (*store)->history({});
   if (!history) return fail(history.error().message);
+  const ShownOverrides shown = overrides_for_display(setup->config, setup->known, store->get());
+  const Overrides& overrides = shown.overrides;
 
   Json rows = Json::array();
   std::string text;
@@ -312,7 +315,9 @@ int run_status(const GlobalOptions& global) {
         seen = true;
       }
     }
-    const TierRange range = range_for(pair.policy, pair.isp, pair.tier);
+    const TierOverride* tier_override = overrides.tier_for(pair.pool, pair.isp);
+    const Tier tier = tier_override ? tier_override->tier : pair.tier;
+    const TierRange range = range_for(pair.policy, pair.isp, tier);
     static const std::vector<PairBucket> kNone;
     const auto found = series.find({pair.pool, pair.isp});
     const auto& pair_series = found == series.end() ? kNone : found->second;
@@ -320,8 +325,8 @@ int run_status(const GlobalOptions& global) {
     const PairSignals day = summarize(pair_series, now - 86400, now, pair.policy);
     const DecisionRecord* last = nullptr;
     for (const DecisionRecord& r : *history) {
-      if (r.decision.pool == pair.pool && r.decision.isp == pair.isp && r.applied &&
-          r.decision.changes_value()) {
+      if (r.decision.pool == pair.pool && r.decision.isp == pair.isp && r.decision.vmta.empty() &&
+          r.applied && r.decision.changes_value()) {
         last = &r;
       }
     }
@@ -329,7 +334,8 @@ int run_status(const GlobalOptions& global) {
     row["pool"] = pair.pool;
     row["isp"] = pair.isp;
     row["max_smtp_out"] = seen ? Json(state.max_smtp_out) : Json();
-    row["tier"] = to_string(pair.tier);
+    row["tier"] = to_string(tier);
+    row["tier_source"] = tier_override ? Json(tier_override->source) : Json("configuration");
     row["cap"] = range.cap;
     row["phase"] = seen ? std::string(to_string(state.phase)) : "new";
     row["deferral_rate_1h"] = hour.window.deferral_rate();
@@ -351,12 +357,24 @@ int run_status(const GlobalOptions& global) {
     }
     row["next_raise_at"] = next_raise;
     row["last_failure"] = state.last_failure.empty() ? Json() : Json(state.last_failure);
-    row["vmta_overrides"] = Json::object();
+    const Override* manual = overrides.for_pair(pair.pool, pair.isp, now);
+    row["override"] = overrides.freeze_all
+                          ? Json("frozen by the kill switch (" + overrides.freeze_reason + ")")
+                      : manual ? Json(manual->describe())
+                               : Json();
+    Json vmtas = Json::object();
+    for (const Override& o : overrides.entries) {
+      if (o.vmta.empty() || o.pool != pair.pool || (!o.isp.empty() && o.isp != pair.isp)) continue;
+      if (const Override* v = overrides.for_vmta(pair.pool, pair.isp, o.vmta, now)) {
+        vmtas[o.vmta] = v->describe();
+      }
+    }
+    row["vmta_overrides"] = vmtas;
     rows.push_back(row);
     std::snprintf(
         line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", pair.pool.c_str(),
         pair.isp.c_str(), seen ? std::to_string(state.max_smtp_out).c_str() : "-",
-        (std::string(to_string(pair.tier)) + "(" + std::to_string(range.cap) + ")").c_str(),
+        (std::string(to_string(tier)) + "(" + std::to_string(range.cap) + ")").c_str(),
         row["phase"].get<std::string>().c_str(), rate_text(hour.window.deferral_rate()).c_str(),
         rate_text(day.window.deferral_rate()).c_str(),
         last ? (format_time(last->decision.at) + " " + std::to_string(last->decision.old_value) +
@@ -367,9 +385,12 @@ int run_status(const GlobalOptions& global) {
     text += line;
   }
   if (global.json) {
-    std::printf("%s\n", Json{{"pools", rows}}.dump(2).c_str());
+    std::printf("%s\n",
+                Json{{"pools", rows}, {"overrides", overrides_json(shown, now)}}.dump(2).c_str());
   } else {
     std::fputs(text.c_str(), stdout);
+    const std::string manual = overrides_text(shown, now);
+    if (!manual.empty()) std::printf("\n%s", manual.c_str());
   }
   return 0;
 }
@@ -390,6 +411,7 @@ int run_history(const GlobalOptions& global, const HistoryArgs& args) {
   if (!store) return fail(store.error().message);
   Expected<std::vector<DecisionRecord>> history = (*store)->history(filter);
   if (!history) return fail(history.error().message);
+  const ShownOverrides shown = overrides_for_display(setup->config, setup->known, store->get());
   if (global.json) {
     Json out = Json::array();
     for (const DecisionRecord& r : *history) {
@@ -398,13 +420,17 @@ int run_history(const GlobalOptions& global, const HistoryArgs& args) {
       j["pmta"] = r.pmta_outcome;
       out.push_back(j);
     }
-    std::printf("%s\n", Json{{"decisions", out}}.dump(2).c_str());
+    std::printf(
+        "%s\n",
+        Json{{"decisions", out}, {"overrides", overrides_json(shown, setup->now)}}.dump(2).c_str());
     return 0;
   }
   for (const DecisionRecord& r : *history) {
     std::printf("%s [%s]\n", decision_line(r.decision).c_str(),
                 r.applied ? r.pmta_outcome.c_str() : ("not applied: " + r.pmta_outcome).c_str());
   }
+  const std::string manual = overrides_text(shown, setup->now);
+  if (!manual.empty()) std::printf("\nNow:\n%s", manual.c_str());
   return 0;
 }
 
@@ -495,6 +521,18 @@ int run_check(const GlobalOptions& global) {
                          ": no <acct-file> records t and tq (add `records d,b,t,tq`): sluice "
                          "would see no deferrals");
     }
+  }
+  const ShownOverrides shown = overrides_for_display(c, setup->known, nullptr);
+  if (!shown.error.empty()) {
+    problems.push_back("override file: " + shown.error);
+  } else {
+    std::size_t in_force = 0;
+    for (const Override& o : shown.overrides.entries) in_force += o.in_force(setup->now) ? 1 : 0;
+    notes.push_back("override file " + c.overrides + ": " + std::to_string(in_force) +
+                    " overrides in force, " +
+                    std::to_string(shown.overrides.entries.size() - in_force) + " expired, " +
+                    std::to_string(shown.overrides.tiers.size()) + " tiers" +
+                    (shown.overrides.freeze_all ? "; THE KILL SWITCH IS ON" : ""));
   }
   for (const std::string& n : notes) std::printf("ok   %s\n", n.c_str());
   for (const std::string& p : problems) std::printf("FAIL %s\n", p.c_str());

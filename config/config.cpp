@@ -24,7 +24,6 @@ using detail::rendered;
 using detail::Scope;
 using detail::shown;
 
-const std::set<std::string> kTiers = {"high", "medium", "low", "warming"};
 const std::set<std::string> kClasses = {"connection", "rate",   "reputation",
                                         "recipient",  "config", "other"};
 
@@ -226,7 +225,7 @@ class Reader : public detail::TomlReader {
         fail(&value, caps_scope.key(isp) + " must be a table of tiers, not " + rendered(value));
       }
       const Scope isp_scope = caps_scope.nested(isp);
-      only_keys(*tiers, kTiers, isp_scope.table, isp_scope.prefix);
+      only_keys(*tiers, detail::kTierNames, isp_scope.table, isp_scope.prefix);
       IspCaps& out = policy.caps[isp];
       out.high = cap_range(*tiers, "high", isp_scope);
       out.medium = cap_range(*tiers, "medium", isp_scope);
@@ -269,7 +268,7 @@ class Reader : public detail::TomlReader {
         }
       }
       if (auto tier = string(t, "tier")) {
-        if (!kTiers.contains(*tier)) {
+        if (!detail::kTierNames.contains(*tier)) {
           fail(t.get("tier"), "pool '" + pool.name + "': tier '" + shown(*tier) +
                                   "' is not one of high, medium, low, warming");
         }
@@ -341,7 +340,6 @@ class Reader : public detail::TomlReader {
       config.isps.push_back(std::move(isp));
     }
   }
-
 };
 
 }  // namespace

@@ -17,8 +17,6 @@ using detail::rendered;
 using detail::Scope;
 using detail::shown;
 
-const std::set<std::string> kTierNames = {"high", "medium", "low", "warming"};
-
 // Reasons end up in one-line log messages, status rows and fragment comments.
 bool is_one_line(const std::string& text) {
   for (const char c : text) {
@@ -63,7 +61,13 @@ class OverrideReader : public detail::TomlReader {
         }
         file.freeze_all = freeze->as_boolean()->get();
       }
-      if (auto reason = string(*global, "reason")) file.freeze_reason = *reason;
+      if (auto reason = string(*global, "reason")) {
+        if (!is_one_line(*reason)) {
+          fail(global->get("reason"), "[global] 'reason' must be one line of text, not " +
+                                          rendered(*global->get("reason")));
+        }
+        file.freeze_reason = *reason;
+      }
     }
     if (const toml::array* entries = array_of_tables(root, "override")) {
       for (const toml::node& node : *entries) file.overrides.push_back(read_override(node));
@@ -148,7 +152,7 @@ class OverrideReader : public detail::TomlReader {
     e.isp = name(t, "isp", "[[tier]]: ISP");
     const std::optional<std::string> tier = string(t, "tier");
     if (!tier) fail(&t, "[[tier]] for pool '" + e.pool + "' needs 'tier'");
-    if (!kTierNames.contains(*tier)) {
+    if (!detail::kTierNames.contains(*tier)) {
       fail(t.get("tier"),
            "[[tier]] 'tier' must be high, medium, low or warming, not '" + shown(*tier) + "'");
     }

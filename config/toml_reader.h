@@ -18,6 +18,8 @@
 
 namespace sluice::config::detail {
 
+inline const std::set<std::string> kTierNames = {"high", "medium", "low", "warming"};
+
 struct Invalid {
   std::string message;
 };

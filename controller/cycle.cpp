@@ -109,10 +109,10 @@ struct Controller::PairPlan {
   std::optional<Decision> initial;  // the pair gets its first fragment
   bool fragment_read = false;       // `fragment` holds what is on disk
   std::optional<std::string> fragment;
-  Tier tier = Tier::medium;    // in force this cycle
-  int value_before = 0;        // the pool's value before this cycle
-  bool waiting = false;        // pmta refused a change of the pair a moment ago
-  bool has_change = false;     // a fragment of the pair (its own or a VMTA's) is rewritten
+  Tier tier = Tier::medium;  // in force this cycle
+  int value_before = 0;      // the pool's value before this cycle
+  bool waiting = false;      // pmta refused a change of the pair a moment ago
+  bool has_change = false;   // a fragment of the pair (its own or a VMTA's) is rewritten
 };
 
 Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
@@ -153,12 +153,11 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
       d.phase = plan.outcome.next.phase;
       d.old_value = before != nullptr ? before->value : plan.value_before;
       if (entry != nullptr) {
-        d.new_value = vmta_value(*entry, pool_value,
-                                 before != nullptr ? before->value : plan.value_before);
-        next.push_back(VmtaSetting{pair.pool, pair.isp, vmta, d.new_value,
-                                   before != nullptr && before->value == d.new_value
-                                       ? before->since
-                                       : now});
+        d.new_value =
+            vmta_value(*entry, pool_value, before != nullptr ? before->value : plan.value_before);
+        next.push_back(
+            VmtaSetting{pair.pool, pair.isp, vmta, d.new_value,
+                        before != nullptr && before->value == d.new_value ? before->since : now});
         if (before != nullptr && before->value == d.new_value) continue;
         d.reason = "VMTA " + vmta + " " + entry->describe();
       } else {
@@ -281,10 +280,9 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
         summarize(found_series == series.end() ? kNoBuckets : found_series->second,
                   found_days == days.end() ? kNoDays : found_days->second,
                   window_start(state, pair.policy, now), now, pair.policy);
-    plan.outcome =
-        decide_with_override(state, signals, pair.policy, now,
-                             overrides.for_pair(pair.pool, pair.isp, now), overrides.freeze_all,
-                             overrides.freeze_reason);
+    plan.outcome = decide_with_override(state, signals, pair.policy, now,
+                                        overrides.for_pair(pair.pool, pair.isp, now),
+                                        overrides.freeze_all, overrides.freeze_reason);
     const bool waiting_after_failure =
         state.last_failure_at != 0 &&
         now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
@@ -359,14 +357,16 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
       const bool refused = plan.has_change && !pmta.ok;
       if (refused) {
         // The value stays; the pair waits before the same change is tried again.
-        PairState previous =
-            plan.stored ? *plan.stored
-                        : initial_state(plan.pair->pool, plan.pair->isp, plan.tier,
-                                        plan.value_before, plan.pair->policy);
+        PairState previous = plan.stored ? *plan.stored
+                                         : initial_state(plan.pair->pool, plan.pair->isp, plan.tier,
+                                                         plan.value_before, plan.pair->policy);
         previous.tier = plan.tier;
         previous.last_failure_at = now;
         previous.last_failure = pmta.outcome;
         next_states.push_back(previous);
+      } else if (!plan.stored && !plan.has_change && !plan.fragment) {
+        // A new pair that got no fragment (a freeze held it): still new next cycle, so that
+        // its first fragment is written once the freeze ends.
       } else {
         PairState next = plan.outcome.next;
         if (plan.has_change) {
@@ -390,8 +390,7 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     if (pmta.ok && *next_vmtas != *stored_vmtas) manual.vmta_settings = std::move(*next_vmtas);
   }
 
-  if (Status s =
-          store_.commit_cycle(read->checkpoints, new_buckets, next_states, records, manual);
+  if (Status s = store_.commit_cycle(read->checkpoints, new_buckets, next_states, records, manual);
       !s) {
     return s.error();
   }

@@ -60,9 +60,9 @@ struct CycleReport {
 class Controller {
  public:
   Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
-             OverrideSource& overrides, CommandRunner& runner, const Clock& clock, std::shared_ptr<const IspCatalog> catalog,
-             std::shared_ptr<const PoolMap> pool_map, std::vector<ManagedPair> pairs,
-             LoopSettings settings);
+             OverrideSource& overrides, CommandRunner& runner, const Clock& clock,
+             std::shared_ptr<const IspCatalog> catalog, std::shared_ptr<const PoolMap> pool_map,
+             std::vector<ManagedPair> pairs, LoopSettings settings);
 
   Expected<CycleReport> run_cycle(CycleMode mode);
 

@@ -114,11 +114,11 @@ Outcome decide_with_override(const PairState& state, const PairSignals& signals,
                              const PolicyParams& policy, UnixSeconds now, const Override* entry,
                              bool freeze_all, const std::string& freeze_reason) {
   const std::string manual =
-      freeze_all ? "frozen by the kill switch (" +
-                       (freeze_reason.empty() ? std::string("no reason given") : freeze_reason) +
-                       ")"
-      : entry    ? entry->describe()
-                 : std::string();
+      freeze_all
+          ? "frozen by the kill switch (" +
+                (freeze_reason.empty() ? std::string("no reason given") : freeze_reason) + ")"
+      : entry ? entry->describe()
+              : std::string();
   Outcome out{state, std::nullopt};
   out.next.manual = manual;
   const int value = state.max_smtp_out;
@@ -134,9 +134,9 @@ Outcome decide_with_override(const PairState& state, const PairSignals& signals,
     out = decide(state, signals, policy, now);
     out.next.manual.clear();
     if (!state.manual.empty() && !out.decision) {
-      out.decision = override_decision(state, now, value, out.next.phase, signals.window,
-                                       "no longer " + state.manual + ": the policy resumes from " +
-                                           std::to_string(value));
+      out.decision = override_decision(
+          state, now, value, out.next.phase, signals.window,
+          "no longer " + state.manual + ": the policy resumes from " + std::to_string(value));
     }
     return out;
   }
@@ -152,8 +152,8 @@ Outcome decide_with_override(const PairState& state, const PairSignals& signals,
     if (value == entry->value && state.manual == manual) return out;
     out.next = set_by_hand(state, entry->value, now);
     out.next.manual = manual;
-    out.decision = override_decision(state, now, entry->value, Phase::steady, signals.window,
-                                     manual);
+    out.decision =
+        override_decision(state, now, entry->value, Phase::steady, signals.window, manual);
     return out;
   }
 

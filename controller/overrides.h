@@ -48,8 +48,8 @@ struct Overrides {
   // pool-wide one. VMTA entries never apply here.
   const Override* for_pair(const std::string& pool, const std::string& isp, UnixSeconds now) const;
   // The entry in force for one VMTA's setting at this ISP, likewise.
-  const Override* for_vmta(const std::string& pool, const std::string& isp,
-                           const std::string& vmta, UnixSeconds now) const;
+  const Override* for_vmta(const std::string& pool, const std::string& isp, const std::string& vmta,
+                           UnixSeconds now) const;
   const TierOverride* tier_for(const std::string& pool, const std::string& isp) const;
 };
 

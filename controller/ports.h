@@ -169,7 +169,7 @@ struct VmtaSetting {
 
 // The manual side of a cycle, committed with the rest.
 struct ManualCommit {
-  std::optional<std::string> override_text;                // the override file, when it was valid
+  std::optional<std::string> override_text;               // the override file, when it was valid
   std::optional<std::vector<VmtaSetting>> vmta_settings;  // the whole set, when it changed
 };
 

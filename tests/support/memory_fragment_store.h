@@ -41,8 +41,7 @@ class MemoryFragmentStore : public FragmentStore {
   }
 
   std::string path(const FragmentKey& key) const override {
-    const std::string dir =
-        root_ + "/" + key.pool + (key.vmta.empty() ? "" : "/vmta/" + key.vmta);
+    const std::string dir = root_ + "/" + key.pool + (key.vmta.empty() ? "" : "/vmta/" + key.vmta);
     return dir + "/" + key.isp + ".conf";
   }
 

@@ -772,6 +772,29 @@ TEST_F(CycleTest, TheKillSwitchStopsEveryChangeWhileSignalsAccumulate) {
   EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
 }
 
+TEST_F(CycleTest, ANewPairUnderTheKillSwitchGetsItsFirstFragmentOnceReleased) {
+  Overrides frozen;
+  frozen.freeze_all = true;
+  overrides_.set(frozen);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->changes, IsEmpty());
+  }
+  EXPECT_FALSE(fragments_.get(kPool, "gmail"));
+  EXPECT_FALSE(store_.pair(kPool, "gmail"));
+
+  overrides_.set(Overrides{});
+  clock_.set(kT0 + kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> released = cycle();
+  ASSERT_TRUE(released) << released.error().message;
+  ASSERT_THAT(released->decisions, SizeIs(1));
+  EXPECT_EQ(released->decisions[0].rule, Rule::initial);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 6);
+}
+
 TEST_F(CycleTest, AFreezeOfThePoolKeepsItsValueThroughABurst) {
   existing("gmail", 8);
   Override freeze = pin("", 0);
@@ -828,8 +851,9 @@ TEST_F(CycleTest, ABrokenFileKeepsTheLastValidOverridesAndStillRecordsSignals) {
   script({config_ok(), reloaded()});
   ASSERT_TRUE(cycle());
 
-  overrides_.break_file("/etc/sluice/overrides.toml:7: [[override]] 'max_smtp_out' must be an "
-                        "integer from 1 to 1000, not 0");
+  overrides_.break_file(
+      "/etc/sluice/overrides.toml:7: [[override]] 'max_smtp_out' must be an "
+      "integer from 1 to 1000, not 0");
   clock_.set(kT0 + 30 * kMinute);
   traffic("gmail.com", 200, 100, kGmailThrottle);
   FORBID_CALL(runner_, run(_, _));

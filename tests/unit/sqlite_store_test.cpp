@@ -438,11 +438,13 @@ TEST_F(SqliteStoreTest, CommitCycleCommitsTheReadLikeCommitRead) {
   ASSERT_NE(store, nullptr);
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1001, "/a.csv"), checkpoint(1002, "/b.csv")},
-                                 {bucket(0, "pool-a", DeferralClass::none, {10, 1, 0, 0})}, {}, {}, {})
+                                 {bucket(0, "pool-a", DeferralClass::none, {10, 1, 0, 0})}, {}, {},
+                                 {})
                   .ok());
   ASSERT_TRUE(store
                   ->commit_cycle({checkpoint(1002, "/b.csv")},
-                                 {bucket(0, "pool-a", DeferralClass::none, {5, 0, 0, 0})}, {}, {}, {})
+                                 {bucket(0, "pool-a", DeferralClass::none, {5, 0, 0, 0})}, {}, {},
+                                 {})
                   .ok());
 
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
@@ -478,12 +480,14 @@ TEST_F(SqliteStoreTest, HistoryIsOrderedByTimeThenInsertion) {
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {},
                                  {decision(600, "pool-b", "gmail", 20, 10),
-                                  decision(0, "pool-a", "yahoo", 20, 10)}, {})
+                                  decision(0, "pool-a", "yahoo", 20, 10)},
+                                 {})
                   .ok());
   ASSERT_TRUE(store
                   ->commit_cycle({}, {}, {},
                                  {decision(300, "pool-c", "gmail", 20, 10),
-                                  decision(0, "pool-a", "gmail", 20, 10)}, {})
+                                  decision(0, "pool-a", "gmail", 20, 10)},
+                                 {})
                   .ok());
 
   EXPECT_THAT(
@@ -499,7 +503,8 @@ TEST_F(SqliteStoreTest, HistoryFiltersByPoolIspAndSince) {
           ->commit_cycle(
               {}, {}, {},
               {decision(0, "pool-a", "gmail", 20, 10), decision(300, "pool-a", "yahoo", 20, 10),
-               decision(600, "pool-b", "gmail", 20, 10), decision(900, "pool-a", "gmail", 10, 5)}, {})
+               decision(600, "pool-b", "gmail", 20, 10), decision(900, "pool-a", "gmail", 10, 5)},
+              {})
           .ok());
 
   auto history = [&](std::optional<std::string> pool, std::optional<std::string> isp,
