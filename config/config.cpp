@@ -18,7 +18,6 @@ namespace sluice::config {
 
 namespace {
 
-using detail::Invalid;
 using detail::number_text;
 using detail::rendered;
 using detail::Scope;
@@ -391,15 +390,8 @@ bool is_valid_name(const std::string& name) {
 
 LoadResult load_string(const std::string& text, const std::string& source) {
   LoadResult result;
-  try {
-    toml::table root = toml::parse(text, source);
-    result.config = Reader(source).read(root);
-  } catch (const toml::parse_error& e) {
-    result.error =
-        source + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
-  } catch (const Invalid& e) {
-    result.error = e.message;
-  }
+  result.error = detail::parse_and_read(
+      text, source, [&](const toml::table& root) { result.config = Reader(source).read(root); });
   return result;
 }
 

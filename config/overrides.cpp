@@ -230,15 +230,9 @@ std::optional<std::int64_t> parse_utc_time(std::string_view text) {
 
 OverrideLoad parse_overrides(std::string_view text, const std::string& source) {
   OverrideLoad result;
-  try {
-    toml::table root = toml::parse(text, source);
+  result.error = detail::parse_and_read(text, source, [&](const toml::table& root) {
     result.file = OverrideReader(source).read(root);
-  } catch (const toml::parse_error& e) {
-    result.error =
-        source + ":" + std::to_string(e.source().begin.line) + ": " + std::string(e.description());
-  } catch (const Invalid& e) {
-    result.error = e.message;
-  }
+  });
   return result;
 }
 

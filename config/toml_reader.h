@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <set>
@@ -194,5 +195,19 @@ class TomlReader {
  protected:
   std::string source_;
 };
+
+// Parses `text` and hands the root table to `read`; the error, "SOURCE:LINE: problem", or "".
+inline std::string parse_and_read(std::string_view text, const std::string& source,
+                                  const std::function<void(const toml::table&)>& read) {
+  try {
+    read(toml::parse(text, source));
+  } catch (const toml::parse_error& e) {
+    return source + ":" + std::to_string(e.source().begin.line) + ": " +
+           std::string(e.description());
+  } catch (const Invalid& e) {
+    return e.message;
+  }
+  return "";
+}
 
 }  // namespace sluice::config::detail

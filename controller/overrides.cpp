@@ -24,17 +24,7 @@ const Override* most_specific(const std::vector<Override>& entries, const std::s
 
 Decision override_decision(const PairState& state, UnixSeconds now, int new_value, Phase phase,
                            const SignalFigures& figures, std::string reason) {
-  Decision d;
-  d.pool = state.pool;
-  d.isp = state.isp;
-  d.at = now;
-  d.rule = Rule::override;
-  d.old_value = state.max_smtp_out;
-  d.new_value = new_value;
-  d.phase = phase;
-  d.figures = figures;
-  d.reason = std::move(reason);
-  return d;
+  return make_decision(state, now, Rule::override, new_value, phase, figures, std::move(reason));
 }
 
 // A value a person set: the pair starts over from it, as from any change, outside an incident.

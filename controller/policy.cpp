@@ -48,21 +48,6 @@ std::string describe(const SignalFigures& f, std::uint64_t part) {
   return out + ")";
 }
 
-Decision make_decision(const PairState& state, UnixSeconds now, Rule rule, int new_value,
-                       Phase phase, const SignalFigures& figures, std::string reason) {
-  Decision d;
-  d.pool = state.pool;
-  d.isp = state.isp;
-  d.at = now;
-  d.rule = rule;
-  d.old_value = state.max_smtp_out;
-  d.new_value = new_value;
-  d.phase = phase;
-  d.figures = figures;
-  d.reason = std::move(reason);
-  return d;
-}
-
 // Cuts, verdicts and the investigate flag: what the last window's figures call for, if anything.
 std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures& w,
                                      const PolicyParams& policy, UnixSeconds now) {
@@ -131,6 +116,21 @@ std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures
 }
 
 }  // namespace
+
+Decision make_decision(const PairState& state, UnixSeconds now, Rule rule, int new_value,
+                       Phase phase, const SignalFigures& figures, std::string reason) {
+  Decision d;
+  d.pool = state.pool;
+  d.isp = state.isp;
+  d.at = now;
+  d.rule = rule;
+  d.old_value = state.max_smtp_out;
+  d.new_value = new_value;
+  d.phase = phase;
+  d.figures = figures;
+  d.reason = std::move(reason);
+  return d;
+}
 
 std::string_view to_string(Tier tier) {
   return kTierNames[static_cast<int>(tier)];

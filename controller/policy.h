@@ -140,6 +140,10 @@ struct Decision {
   bool changes_value() const { return old_value != new_value; }
 };
 
+// A decision of `rule` moving `state` to `new_value` (or keeping it), with its figures and reason.
+Decision make_decision(const PairState& state, UnixSeconds now, Rule rule, int new_value,
+                       Phase phase, const SignalFigures& figures, std::string reason);
+
 struct Outcome {
   PairState next;
   std::optional<Decision> decision;  // a change of value or of phase worth recording
