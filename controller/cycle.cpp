@@ -209,6 +209,16 @@ Expected<Overrides> Controller::current_overrides(CycleReport& report,
 }
 
 Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
+  Expected<std::vector<FileCheckpoint>> checkpoints = store_.load_checkpoints();
+  if (!checkpoints) return checkpoints.error();
+  SignalAggregator fresh(catalog_, pool_map_, settings_.bucket_seconds);
+  Expected<ReadOutcome> read = source_.read_new(*checkpoints, fresh);
+  if (!read) return read.error();
+  return run_cycle_on(
+      NewSignals{std::move(read->checkpoints), std::move(read->stats), fresh.buckets()}, mode);
+}
+
+Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode) {
   CycleReport report;
   report.mode = mode;
   report.now = clock_.now();
@@ -219,13 +229,8 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
   report.overrides = std::move(*in_force);
   const Overrides& overrides = report.overrides;
 
-  Expected<std::vector<FileCheckpoint>> checkpoints = store_.load_checkpoints();
-  if (!checkpoints) return checkpoints.error();
-  SignalAggregator fresh(catalog_, pool_map_, settings_.bucket_seconds);
-  Expected<ReadOutcome> read = source_.read_new(*checkpoints, fresh);
-  if (!read) return read.error();
-  report.read = read->stats;
-  const std::vector<SignalBucket> new_buckets = fresh.buckets();
+  report.read = std::move(input.stats);
+  const std::vector<SignalBucket>& new_buckets = input.buckets;
 
   // The decision windows need the last buckets; the raise rule only daily totals.
   UnixSeconds widest_window = 0;
@@ -390,7 +395,7 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
     if (pmta.ok && *next_vmtas != *stored_vmtas) manual.vmta_settings = std::move(*next_vmtas);
   }
 
-  if (Status s = store_.commit_cycle(read->checkpoints, new_buckets, next_states, records, manual);
+  if (Status s = store_.commit_cycle(input.checkpoints, new_buckets, next_states, records, manual);
       !s) {
     return s.error();
   }

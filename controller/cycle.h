@@ -57,6 +57,13 @@ struct CycleReport {
   std::string pmta_outcome;
 };
 
+// What a cycle reads: the accounting source's new records, aggregated, with where it stopped.
+struct NewSignals {
+  std::vector<FileCheckpoint> checkpoints;
+  ReadStats stats;
+  std::vector<SignalBucket> buckets;
+};
+
 class Controller {
  public:
   Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
@@ -65,6 +72,8 @@ class Controller {
              std::vector<ManagedPair> pairs, LoopSettings settings);
 
   Expected<CycleReport> run_cycle(CycleMode mode);
+  // A cycle on signals aggregated elsewhere (a replay of history); the source is not read.
+  Expected<CycleReport> run_cycle_on(NewSignals input, CycleMode mode);
 
  private:
   struct PairPlan;
