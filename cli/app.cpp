@@ -172,6 +172,13 @@ int run(int argc, char** argv) {
   history->add_option("--pool", history_args.pool, "Only this pool");
   history->add_option("--isp", history_args.isp, "Only this ISP");
   history->add_option("--since", history_args.since, "Since a time or a duration before now (2d)");
+  std::string explain_pool, explain_isp;
+  CLI::App* explain = app.add_subcommand(
+      "explain",
+      "One (pool, ISP): values, cap, last 24 h by class and IP, last decision, what "
+      "would move it next, the override in force");
+  explain->add_option("pool", explain_pool, "The pool")->required();
+  explain->add_option("isp", explain_isp, "The ISP")->required();
   app.add_subcommand("check",
                      "Validate the configuration, the fragment directory, the pmta command and "
                      "PowerMTA's includes and <acct-file>");
@@ -242,6 +249,7 @@ int run(int argc, char** argv) {
     if (run_cmd->parsed()) return run_daemon(global, dry_run, interval);
     if (app.got_subcommand("status")) return run_status(global);
     if (history->parsed()) return run_history(global, history_args);
+    if (explain->parsed()) return run_explain(global, explain_pool, explain_isp);
     if (app.got_subcommand("check")) return run_check(global);
     if (app.got_subcommand("init")) return run_init(global);
     if (override_cmd->parsed()) return run_override(global, override_args);

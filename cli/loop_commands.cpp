@@ -395,6 +395,166 @@ int run_status(const GlobalOptions& global) {
   return 0;
 }
 
+int run_explain(const GlobalOptions& global, const std::string& pool, const std::string& isp) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  const ManagedPair* pair = nullptr;
+  for (const ManagedPair& p : setup->pairs) {
+    if (p.pool == pool && p.isp == isp) pair = &p;
+  }
+  if (pair == nullptr) {
+    return fail("pool '" + pool + "' with ISP '" + isp + "' is not managed (see sluice status)");
+  }
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      state::SqliteStore::open_read_only(setup->config.database);
+  if (!store) return fail(store.error().message);
+  Expected<std::vector<PairState>> states = (*store)->load_pairs();
+  if (!states) return fail(states.error().message);
+  const UnixSeconds now = setup->now;
+  const ShownOverrides shown = overrides_for_display(setup->config, setup->known, store->get());
+  const Overrides& overrides = shown.overrides;
+  const TierOverride* tier_override = overrides.tier_for(pool, isp);
+  const Tier tier = tier_override ? tier_override->tier : pair->tier;
+  PairState state = initial_state(pool, isp, tier, std::nullopt, pair->policy);
+  bool seen = false;
+  for (const PairState& s : *states) {
+    if (s.pool == pool && s.isp == isp) {
+      state = s;
+      seen = true;
+    }
+  }
+  const PolicyParams& policy = pair->policy;
+  const TierRange range = range_for(policy, isp, tier);
+
+  // The last 24 hours, by class and by source IP.
+  Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - 86400);
+  if (!buckets) return fail(buckets.error().message);
+  std::map<std::string, SignalFigures> by_ip;
+  std::vector<SignalBucket> mine;
+  for (const SignalBucket& b : *buckets) {
+    if (b.pool != pool || b.isp != isp || b.start >= now) continue;
+    mine.push_back(b);
+    SignalFigures& f = by_ip[b.source_ip];
+    f.attempts += b.counts.attempts();
+    const std::uint64_t deferred = b.counts.deferred + b.counts.deferred_queue;
+    f.deferrals += deferred;
+    f.by_class[static_cast<int>(b.deferral_class)] += deferred;
+    if (is_throttle_signal(b.deferral_class)) f.throttle += deferred;
+  }
+  const auto series = series_by_pair(mine);
+  static const std::vector<PairBucket> kNone;
+  const auto found = series.find({pool, isp});
+  const auto& pair_series = found == series.end() ? kNone : found->second;
+  const PairSignals day = summarize(pair_series, now - 86400, now, policy);
+  const UnixSeconds from = window_start(state, policy, now);
+  const PairSignals window = summarize(pair_series, from, now, policy);
+
+  HistoryFilter filter;
+  filter.pool = pool;
+  filter.isp = isp;
+  Expected<std::vector<DecisionRecord>> history = (*store)->history(filter);
+  if (!history) return fail(history.error().message);
+  const DecisionRecord* last = history->empty() ? nullptr : &history->back();
+
+  // What would move it next.
+  std::string next;
+  const bool enough = window.window.attempts >= policy.min_attempts ||
+                      window.window.throttle_tq >= policy.min_tq_events;
+  const Override* manual = overrides.for_pair(pool, isp, now);
+  if (overrides.freeze_all) {
+    next = "nothing: the kill switch is on";
+  } else if (manual != nullptr && manual->kind != OverrideKind::bounds) {
+    next = "nothing while " + manual->describe();
+  } else if (state.phase == Phase::verifying && now < state.verify_until) {
+    next =
+        "the cut is being verified until " + format_time(state.verify_until) + ": no change before";
+  } else {
+    next = "a cut when the throttle deferral rate since " + format_time(from) + " exceeds " +
+           rate_text(policy.cut_threshold) + " (now " + rate_text(window.window.throttle_rate()) +
+           " of " + std::to_string(window.window.attempts) + " attempts" +
+           (enough ? "" : "; too few attempts to act on") + ")";
+    if (state.max_smtp_out < range.cap) {
+      next += "; a raise not before " +
+              format_time(std::max(now, state.last_change_at + policy.raise_quiet_seconds)) +
+              " after a quiet week (no throttle signal, deferrals under " +
+              rate_text(policy.raise_max_deferral_rate) + ")";
+    } else {
+      next += "; no raise: at the cap " + std::to_string(range.cap);
+    }
+  }
+
+  Json ips = Json::object();
+  for (const auto& [ip, f] : by_ip) {
+    ips[ip] = {{"attempts", f.attempts},
+               {"deferrals", f.deferrals},
+               {"throttle", f.throttle},
+               {"deferral_rate", f.deferral_rate()}};
+  }
+  Json classes = Json::object();
+  for (int c = 1; c < kDeferralClassCount; ++c) {
+    classes[std::string(to_string(static_cast<DeferralClass>(c)))] = day.window.by_class[c];
+  }
+  Json vmtas = Json::object();
+  for (const Override& o : overrides.entries) {
+    if (o.vmta.empty() || o.pool != pool || (!o.isp.empty() && o.isp != isp)) continue;
+    if (const Override* v = overrides.for_vmta(pool, isp, o.vmta, now))
+      vmtas[o.vmta] = v->describe();
+  }
+  const std::string override_text =
+      overrides.freeze_all ? "frozen by the kill switch (" + overrides.freeze_reason + ")"
+      : manual             ? manual->describe()
+                           : "";
+  if (global.json) {
+    Json out{{"pool", pool},
+             {"isp", isp},
+             {"max_smtp_out", seen ? Json(state.max_smtp_out) : Json()},
+             {"tier", to_string(tier)},
+             {"tier_source", tier_override ? tier_override->source : "configuration"},
+             {"cap", range.cap},
+             {"phase", seen ? std::string(to_string(state.phase)) : "new"},
+             {"last_safe", state.last_safe},
+             {"attempts_24h", day.window.attempts},
+             {"deferral_rate_24h", day.window.deferral_rate()},
+             {"throttle_rate_24h", day.window.throttle_rate()},
+             {"deferrals_by_class_24h", classes},
+             {"by_ip_24h", ips},
+             {"last_decision", last ? decision_json(last->decision) : Json()},
+             {"next", next},
+             {"override", override_text.empty() ? Json() : Json(override_text)},
+             {"vmta_overrides", vmtas},
+             {"override_error", shown.error.empty() ? Json() : Json(shown.error)}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("%s/%s: max-smtp-out %s, tier %s (%s), cap %d, phase %s\n", pool.c_str(), isp.c_str(),
+              seen ? std::to_string(state.max_smtp_out).c_str() : "- (new)",
+              std::string(to_string(tier)).c_str(),
+              tier_override ? tier_override->source.c_str() : "configuration", range.cap,
+              seen ? std::string(to_string(state.phase)).c_str() : "new");
+  std::printf("override: %s\n", override_text.empty() ? "none" : override_text.c_str());
+  for (const auto& [vmta, text] : vmtas.items()) {
+    std::printf("  VMTA %s: %s\n", vmta.c_str(), text.get<std::string>().c_str());
+  }
+  if (!shown.error.empty()) std::printf("override file rejected: %s\n", shown.error.c_str());
+  std::printf("last 24 h: %llu attempts, deferral rate %s, throttle %s\n",
+              static_cast<unsigned long long>(day.window.attempts),
+              rate_text(day.window.deferral_rate()).c_str(),
+              rate_text(day.window.throttle_rate()).c_str());
+  for (int c = 1; c < kDeferralClassCount; ++c) {
+    if (day.window.by_class[c] == 0) continue;
+    std::printf("  %-11s %llu deferrals\n",
+                std::string(to_string(static_cast<DeferralClass>(c))).c_str(),
+                static_cast<unsigned long long>(day.window.by_class[c]));
+  }
+  for (const auto& [ip, f] : by_ip) {
+    std::printf("  IP %-15s %llu attempts, deferral rate %s\n", ip.c_str(),
+                static_cast<unsigned long long>(f.attempts), rate_text(f.deferral_rate()).c_str());
+  }
+  std::printf("last decision: %s\n", last ? decision_line(last->decision).c_str() : "none");
+  std::printf("next: %s\n", next.c_str());
+  return 0;
+}
+
 int run_history(const GlobalOptions& global, const HistoryArgs& args) {
   Expected<Setup> setup = load_setup(global);
   if (!setup) return fail(setup.error().message);

@@ -1,5 +1,5 @@
 #pragma once
-// The commands of the control loop: once, plan, run, status, history, check, init.
+// The commands of the control loop: once, plan, run, status, history, explain, check, init.
 
 #include <string>
 
@@ -18,6 +18,9 @@ int run_plan(const GlobalOptions& global);
 int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval);
 int run_status(const GlobalOptions& global);
 int run_history(const GlobalOptions& global, const HistoryArgs& args);
+// One pair: its values and cap, the last 24 h by class and IP, the last decision, what would
+// move it next, and the override in force.
+int run_explain(const GlobalOptions& global, const std::string& pool, const std::string& isp);
 int run_check(const GlobalOptions& global);
 int run_init(const GlobalOptions& global);
 

@@ -145,6 +145,36 @@ TEST(OverrideE2E, APinAppliesInTheNextCycleAndShowsInStatus) {
   EXPECT_EQ(box.calls(), kTwoReloads);
 }
 
+TEST(OverrideE2E, ExplainShowsThePinWithItsReasonAndExpiry) {
+  Sandbox box;
+  first_cycle_at_six(box, kNow - 10 * kMinute);
+  ASSERT_EQ(box.sluice(kNow, {"override", "pin", "high-rep-pool", "gmail", "--max-smtp-out", "3",
+                              "--reason", "incident 4711", "--until", "2h"})
+                .exit_code,
+            0);
+  ASSERT_EQ(box.sluice(kNow, {"once"}).exit_code, 0);
+  const std::string pin_reason =
+      "pinned to 3 by override (incident 4711, until " + iso(kNow + 2 * kHour) + ")";
+
+  const ProcessResult text = box.sluice(kNow, {"explain", "high-rep-pool", "gmail"});
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_TRUE(contains(text.out, "override: " + pin_reason + "\n")) << text.out;
+  EXPECT_TRUE(contains(text.out, "next: nothing while " + pin_reason + "\n")) << text.out;
+
+  const ProcessResult json = box.sluice(kNow, {"--json", "explain", "high-rep-pool", "gmail"});
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  const Json explained = Json::parse(json.out);
+  EXPECT_EQ(explained["max_smtp_out"], 3);
+  EXPECT_EQ(explained["override"], pin_reason);
+  EXPECT_EQ(explained["last_decision"]["rule"], "override");
+
+  const ProcessResult unknown = box.sluice(kNow, {"explain", "high-rep-pool", "yahoo"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.err,
+            "sluice: error: pool 'high-rep-pool' with ISP 'yahoo' is not managed (see sluice "
+            "status)\n");
+}
+
 TEST(OverrideE2E, AnExpiredPinResumesControlFromThePinnedValue) {
   Sandbox box;
   write_file(box.log(), kHeader + traffic(kNow - kHour, kNow, 200, 0));
