@@ -13,6 +13,7 @@
 #include "cli/override_commands.h"
 #include "cli/report_format.h"
 #include "cli/setup.h"
+#include "cli/sim_commands.h"
 
 namespace sluice::cli {
 
@@ -184,6 +185,29 @@ int run(int argc, char** argv) {
                      "PowerMTA's includes and <acct-file>");
   app.add_subcommand("init", "Print the PowerMTA lines sluice needs: <acct-file> and the includes");
 
+  SimulateArgs simulate_args;
+  CLI::App* simulate = app.add_subcommand(
+      "simulate",
+      "Run policies side by side in a simulated world (PowerMTA and an ISP with hidden limits)");
+  simulate->add_option("scenario", simulate_args.scenario, "A scenario file (examples/scenarios)")
+      ->required();
+  simulate
+      ->add_option("--policy", simulate_args.policies,
+                   "sluice, static, pmta-backoff, kumo-step, aimd or oracle; repeatable "
+                   "(default: all)")
+      ->check(CLI::IsMember({"sluice", "static", "pmta-backoff", "kumo-step", "aimd", "oracle"}));
+  simulate->add_option("--days", simulate_args.days, "Run this many days instead")
+      ->check(CLI::Range(1, 60));
+  simulate->add_option("--html", simulate_args.html,
+                       "Also write a page with the charts of each policy to this file");
+  ReplayArgs replay_args;
+  CLI::App* replay = app.add_subcommand(
+      "replay",
+      "The configured policy over the configured accounting files as they were, cycle by cycle "
+      "in logged time: the decisions it would have made; writes nothing");
+  replay->add_option("--from", replay_args.from, "Start here (a time, or a duration before now)");
+  replay->add_option("--to", replay_args.to, "Stop here");
+
   OverrideArgs override_args;
   CLI::App* override_cmd = app.add_subcommand(
       "override",
@@ -253,6 +277,8 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("check")) return run_check(global);
     if (app.got_subcommand("init")) return run_init(global);
     if (override_cmd->parsed()) return run_override(global, override_args);
+    if (simulate->parsed()) return run_simulate(global, simulate_args);
+    if (replay->parsed()) return run_replay(global, replay_args);
   } catch (const std::exception& e) {
     return fail(e.what());
   }
