@@ -309,15 +309,18 @@ class PoliciesFailedLimits : public ::testing::Test {
     backoff_.policy = "pmta-backoff";
     backoff_.deferral_rate = 0.2;
     backoff_.overrun = 100;
+    oracle_.policy = "oracle";
+    oracle_.delivered_share = 1;
   }
   std::vector<std::string> failed(std::vector<config::SimLimit> limits) const {
     config::Scenario s;
     s.limits = std::move(limits);
-    return failed_limits(s, {sluice_, backoff_});
+    return failed_limits(s, {sluice_, backoff_, oracle_});
   }
 
   Metrics sluice_;
   Metrics backoff_;
+  Metrics oracle_;
 };
 
 TEST_F(PoliciesFailedLimits, AtMostAndAtLeast) {
@@ -353,6 +356,15 @@ TEST_F(PoliciesFailedLimits, PoliciesThatDidNotRunAreSkipped) {
   config::SimLimit against_absent = limit("sluice", "overrun");
   against_absent.below = "kumo-step";
   EXPECT_THAT(failed({absent, against_absent}), IsEmpty());
+}
+
+TEST_F(PoliciesFailedLimits, AShareOfTheOraclesIsNotCheckedWithoutTheOracle) {
+  config::SimLimit least = limit("sluice", "delivered_share");
+  least.at_least = 0.9;
+  config::Scenario s;
+  s.limits = {least};
+  EXPECT_THAT(failed_limits(s, {sluice_, backoff_}), IsEmpty());
+  EXPECT_THAT(failed_limits(s, {sluice_, backoff_, oracle_}), ::testing::SizeIs(1));
 }
 
 TEST_F(PoliciesFailedLimits, ATimeThatNeverCameFailsAtMostAndBelow) {
