@@ -103,15 +103,12 @@ FragmentFiles::FragmentFiles(std::string dir) : dir_(std::move(dir)) {
 
 std::vector<std::string> FragmentFiles::directories(const FragmentKey& key) const {
   std::vector<std::string> dirs{dir_ + "/" + key.pool};
-  if (!key.vmta.empty()) {
-    dirs.push_back(dirs.back() + "/vmta");
-    dirs.push_back(dirs.back() + "/" + key.vmta);
-  }
+  if (!key.vmta.empty()) dirs.push_back(dirs.back() + "/" + key.isp);
   return dirs;
 }
 
 std::string FragmentFiles::path(const FragmentKey& key) const {
-  return directories(key).back() + "/" + key.isp + ".conf";
+  return directories(key).back() + "/" + (key.vmta.empty() ? key.isp : key.vmta) + ".conf";
 }
 
 Expected<std::string> FragmentFiles::checked_path(const FragmentKey& key) const {

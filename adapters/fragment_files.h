@@ -1,5 +1,5 @@
 #pragma once
-// The FragmentStore on disk: <dir>/<pool>/<isp>.conf and <dir>/<pool>/vmta/<vmta>/<isp>.conf,
+// The FragmentStore on disk: <dir>/<pool>/<isp>.conf and <dir>/<pool>/<isp>/<vmta>.conf,
 // the files PowerMTA includes.
 
 #include <optional>

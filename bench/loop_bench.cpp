@@ -126,7 +126,7 @@ class MemoryFragments : public sluice::FragmentStore {
 
  private:
   static sluice::PairKey pair_of(const sluice::FragmentKey& key) {
-    return {key.vmta.empty() ? key.pool : key.pool + "/vmta/" + key.vmta, key.isp};
+    return {key.vmta.empty() ? key.pool : key.pool, key.isp + "/" + key.vmta};
   }
   Files files_;
 };
@@ -304,9 +304,8 @@ int run_cycle_bench(const CycleOptions& o, const std::string& dir, bool keep,
     auto store = must(sluice::state::SqliteStore::open(db.string()));
     MemoryFragments fragments(setup.fragments);
     NoOverrides overrides;
-    sluice::Controller controller(source, *store, fragments, overrides, runner, clock, setup.catalog,
-                                  pool_map,
-                                  setup.pairs, sluice::LoopSettings{});
+    sluice::Controller controller(source, *store, fragments, overrides, runner, clock,
+                                  setup.catalog, pool_map, setup.pairs, sluice::LoopSettings{});
     const Stopwatch::time_point start = Stopwatch::now();
     const sluice::CycleReport report = must(controller.run_cycle(sluice::CycleMode::apply));
     cycle_ms.push_back(ms_since(start));

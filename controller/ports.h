@@ -98,7 +98,7 @@ class CommandRunner {
 };
 
 // Which fragment: the pool's, <fragments>/<pool>/<isp>.conf, or one VMTA's that an override
-// sets, <fragments>/<pool>/vmta/<vmta>/<isp>.conf (included in that VMTA's own <domain> block).
+// sets, <fragments>/<pool>/<isp>/<vmta>.conf (included in that VMTA's own <domain> block).
 struct FragmentKey {
   std::string pool;
   std::string isp;

@@ -47,7 +47,7 @@ fs::path overrides_path(const Sandbox& box) {
 }
 
 fs::path vmta_fragment(const Sandbox& box, const std::string& vmta) {
-  return box.fragments() / "high-rep-pool" / "vmta" / vmta / "gmail.conf";
+  return box.fragments() / "high-rep-pool" / "gmail" / (vmta + ".conf");
 }
 
 // A first cycle on clean traffic: the pair gets its fragment with the tier's start, 6.

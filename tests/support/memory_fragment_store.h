@@ -41,8 +41,8 @@ class MemoryFragmentStore : public FragmentStore {
   }
 
   std::string path(const FragmentKey& key) const override {
-    const std::string dir = root_ + "/" + key.pool + (key.vmta.empty() ? "" : "/vmta/" + key.vmta);
-    return dir + "/" + key.isp + ".conf";
+    const std::string pool = root_ + "/" + key.pool + "/";
+    return key.vmta.empty() ? pool + key.isp + ".conf" : pool + key.isp + "/" + key.vmta + ".conf";
   }
 
   // Set-up and inspection.

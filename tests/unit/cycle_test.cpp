@@ -907,7 +907,7 @@ TEST_F(CycleTest, AVmtaPinWritesThatVmtasFragmentAndItsEndHandsItBack) {
   ASSERT_TRUE(report) << report.error().message;
   const FragmentKey key{kPool, "gmail", "gmail-ip-2"};
   ASSERT_THAT(report->changes, SizeIs(1));
-  EXPECT_EQ(report->changes[0].path, "/etc/pmta/sluice/high-rep-pool/vmta/gmail-ip-2/gmail.conf");
+  EXPECT_EQ(report->changes[0].path, "/etc/pmta/sluice/high-rep-pool/gmail/gmail-ip-2.conf");
   EXPECT_EQ(value_in(fragments_.get(key)), 3);
   EXPECT_EQ(fragments_.get(kPool, "gmail"), pool_fragment);
   ASSERT_THAT(report->decisions, SizeIs(1));
