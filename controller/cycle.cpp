@@ -1,6 +1,7 @@
 #include "controller/cycle.h"
 
 #include <algorithm>
+#include <cmath>
 #include <set>
 #include <tuple>
 
@@ -113,10 +114,83 @@ struct Controller::PairPlan {
   int value_before = 0;      // the pool's value before this cycle
   bool waiting = false;      // pmta refused a change of the pair a moment ago
   bool has_change = false;   // a fragment of the pair (its own or a VMTA's) is rewritten
+  std::map<std::string, SignalFigures> window_by_ip;  // the decision window, per source IP
+  IpDiagnosis diagnosis;
+  std::vector<const SignalBucket*> buckets;  // the pair's recent buckets
 };
+
+namespace {
+
+// What the per-IP diagnosis does to one VMTA this cycle, given its IP's figures since its last
+// change: the first cut, another cut, a step back up, or handing it back to the pool.
+struct VmtaRemedy {
+  std::optional<VmtaSetting> setting;  // nullopt: the VMTA inherits the pool's value again
+  std::optional<Decision> decision;    // nullopt: nothing changes
+};
+
+VmtaRemedy diagnose_vmta(const Decision& base, const VmtaSetting* before, bool affected,
+                         const SignalFigures& ip, int pool_value, const PolicyParams& policy,
+                         UnixSeconds now) {
+  VmtaRemedy r;
+  if (before != nullptr) r.setting = *before;
+  const double rate = ip.throttle_rate();
+  const UnixSeconds verify = ip.dominant_throttle_class() == DeferralClass::reputation
+                                 ? policy.verify_reputation_seconds
+                                 : policy.verify_connection_seconds;
+  const auto change = [&](Rule rule, int value, std::string why) {
+    Decision d = base;
+    d.rule = rule;
+    d.old_value = before != nullptr ? before->value : pool_value;
+    d.new_value = value;
+    d.figures = ip;
+    d.trigger = ip.dominant_throttle_class();
+    d.reason = "VMTA " + base.vmta + ": " + why;
+    r.decision = d;
+    r.setting = VmtaSetting{base.pool, base.isp, base.vmta, value, now, true, now + verify};
+  };
+  if (before == nullptr) {
+    if (!affected) return r;
+    const bool severe = rate > policy.severe_threshold;
+    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
+    const int value = std::max(
+        policy.floor,
+        std::min(pool_value - 1, static_cast<int>(std::floor(pool_value * (1 - fraction)))));
+    if (value >= pool_value) return r;
+    change(severe ? Rule::severe_cut : Rule::cut, value,
+           "throttle deferrals concentrated on its IP (" + std::to_string(ip.throttle) + " of " +
+               std::to_string(ip.attempts) + " attempts): its own value, the pool keeps " +
+               std::to_string(pool_value));
+    return r;
+  }
+  if (now < before->hold_until) return r;
+  const int value = before->value;
+  if (rate > policy.cut_threshold && ip.throttle > 0) {
+    const int sized = std::max(
+        policy.floor, std::min(value - 1, static_cast<int>(std::floor(value * (1 - rate)))));
+    if (sized < value) {
+      change(Rule::cut, sized,
+             "its IP is still throttled (" + std::to_string(ip.throttle) + " of " +
+                 std::to_string(ip.attempts) + " attempts): cut to what the ISP accepts");
+    }
+    return r;
+  }
+  if (ip.throttle > 0 || now < before->since + policy.vmta_recovery_seconds) return r;
+  const int step = std::max(1, (pool_value - value + 1) / 2);
+  if (value + step >= pool_value) {
+    change(Rule::raise, pool_value, "clean since its last change: back to the pool's value");
+    r.setting.reset();
+    return r;
+  }
+  change(Rule::raise, value + step,
+         "clean since its last change: half way back to the pool's " + std::to_string(pool_value));
+  return r;
+}
+
+}  // namespace
 
 Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
     std::vector<PairPlan>& plans, const std::vector<VmtaSetting>& stored,
+    const std::map<std::pair<std::string, std::string>, std::string>& vmta_of_ip,
     const Overrides& overrides, UnixSeconds now, CycleReport& report) {
   // The kill switch holds every fragment as it is, the VMTAs' too.
   if (overrides.freeze_all) return stored;
@@ -135,6 +209,18 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
     for (const VmtaSetting& v : stored) {
       if (v.pool == pair.pool && v.isp == pair.isp) vmtas.insert(v.vmta);
     }
+    // The IPs of each VMTA, and the VMTAs the diagnosis points at.
+    std::map<std::string, std::vector<std::string>> ips_of;
+    for (const auto& [key, vmta] : vmta_of_ip) {
+      if (key.first == pair.pool) ips_of[vmta].push_back(key.second);
+    }
+    std::set<std::string> affected;
+    for (const std::string& ip : plan.diagnosis.ips) {
+      if (auto found = vmta_of_ip.find({pair.pool, ip}); found != vmta_of_ip.end()) {
+        affected.insert(found->second);
+        vmtas.insert(found->second);
+      }
+    }
     const int pool_value = plan.outcome.next.max_smtp_out;
     for (const std::string& vmta : vmtas) {
       const auto found = held.find({pair.pool, pair.isp, vmta});
@@ -152,14 +238,32 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
       d.rule = Rule::override;
       d.phase = plan.outcome.next.phase;
       d.old_value = before != nullptr ? before->value : plan.value_before;
+      std::optional<int> value;  // what the fragment sets; nullopt: inherit the pool's
       if (entry != nullptr) {
         d.new_value =
             vmta_value(*entry, pool_value, before != nullptr ? before->value : plan.value_before);
+        const bool same = before != nullptr && !before->diagnosis && before->value == d.new_value;
         next.push_back(
-            VmtaSetting{pair.pool, pair.isp, vmta, d.new_value,
-                        before != nullptr && before->value == d.new_value ? before->since : now});
-        if (before != nullptr && before->value == d.new_value) continue;
+            VmtaSetting{pair.pool, pair.isp, vmta, d.new_value, same ? before->since : now});
+        if (same) continue;
         d.reason = "VMTA " + vmta + " " + entry->describe();
+        value = d.new_value;
+      } else if (affected.contains(vmta) || (before != nullptr && before->diagnosis)) {
+        const VmtaSetting* diagnosed = before != nullptr && before->diagnosis ? before : nullptr;
+        // Its IPs' figures since its last change (within the decision window).
+        const UnixSeconds since = diagnosed != nullptr ? diagnosed->since : 0;
+        const auto by_ip =
+            figures_by_ip(plan.buckets, std::max(since, now - pair.policy.window_seconds), now);
+        SignalFigures ip;
+        for (const std::string& address : ips_of[vmta]) {
+          if (auto f = by_ip.find(address); f != by_ip.end()) add(ip, f->second);
+        }
+        const VmtaRemedy remedy =
+            diagnose_vmta(d, diagnosed, affected.contains(vmta), ip, pool_value, pair.policy, now);
+        if (remedy.setting) next.push_back(*remedy.setting);
+        if (!remedy.decision) continue;
+        d = *remedy.decision;
+        if (remedy.setting) value = d.new_value;
       } else {
         d.new_value = pool_value;
         d.reason = "VMTA " + vmta + ": no override in force any more; it inherits the pool's " +
@@ -172,10 +276,11 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
       Expected<std::optional<std::string>> on_disk = fragments_.read(key);
       if (!on_disk) return on_disk.error();
       change.before = std::move(*on_disk);
-      if (entry != nullptr) {
+      if (value) {
         PairState shown = plan.outcome.next;
-        shown.max_smtp_out = d.new_value;
-        change.after = render_fragment(shown, pair.policy, now, "override: " + d.reason);
+        shown.max_smtp_out = *value;
+        change.after = render_fragment(shown, pair.policy, now,
+                                       std::string(to_string(d.rule)) + ": " + d.reason);
       } else {
         change.after = inherit_fragment(key, now);
       }
@@ -214,8 +319,9 @@ Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
   SignalAggregator fresh(catalog_, pool_map_, settings_.bucket_seconds);
   Expected<ReadOutcome> read = source_.read_new(*checkpoints, fresh);
   if (!read) return read.error();
-  return run_cycle_on(
-      NewSignals{std::move(read->checkpoints), std::move(read->stats), fresh.buckets()}, mode);
+  return run_cycle_on(NewSignals{std::move(read->checkpoints), std::move(read->stats),
+                                 fresh.buckets(), fresh.ip_vmtas()},
+                      mode);
 }
 
 Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode) {
@@ -230,6 +336,7 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
   const Overrides& overrides = report.overrides;
 
   report.read = std::move(input.stats);
+  manual.ip_vmtas = input.ip_vmtas;
   const std::vector<SignalBucket>& new_buckets = input.buckets;
 
   // The decision windows need the last buckets; the raise rule only daily totals.
@@ -242,6 +349,8 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
   std::vector<SignalBucket> recent = std::move(*stored);
   recent.insert(recent.end(), new_buckets.begin(), new_buckets.end());
   const auto series = series_by_pair(recent);
+  std::map<PairKey, std::vector<const SignalBucket*>> recent_by_pair;
+  for (const SignalBucket& b : recent) recent_by_pair[{b.pool, b.isp}].push_back(&b);
   Expected<std::vector<PairDay>> stored_days = store_.pair_days_since(day_of(now) - kWeek);
   if (!stored_days) return stored_days.error();
   const auto days = days_by_pair(merge_days(std::move(*stored_days), daily_totals(new_buckets)));
@@ -281,10 +390,16 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     static const std::vector<PairDay> kNoDays;
     const auto found_series = series.find(key);
     const auto found_days = days.find(key);
-    const PairSignals signals =
+    const UnixSeconds from = window_start(state, pair.policy, now);
+    PairSignals signals =
         summarize(found_series == series.end() ? kNoBuckets : found_series->second,
-                  found_days == days.end() ? kNoDays : found_days->second,
-                  window_start(state, pair.policy, now), now, pair.policy);
+                  found_days == days.end() ? kNoDays : found_days->second, from, now, pair.policy);
+    if (auto found = recent_by_pair.find(key); found != recent_by_pair.end()) {
+      plan.buckets = found->second;
+      plan.window_by_ip = figures_by_ip(plan.buckets, from, now);
+    }
+    signals.diagnosis = diagnose_ips(plan.window_by_ip, pair.policy);
+    plan.diagnosis = signals.diagnosis;
     plan.outcome = decide_with_override(state, signals, pair.policy, now,
                                         overrides.for_pair(pair.pool, pair.isp, now),
                                         overrides.freeze_all, overrides.freeze_reason);
@@ -338,8 +453,13 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
 
   Expected<std::vector<VmtaSetting>> stored_vmtas = store_.load_vmta_settings();
   if (!stored_vmtas) return stored_vmtas.error();
+  Expected<std::vector<IpVmta>> known_ip_vmtas = store_.load_ip_vmtas();
+  if (!known_ip_vmtas) return known_ip_vmtas.error();
+  std::map<std::pair<std::string, std::string>, std::string> vmta_of_ip;
+  for (const IpVmta& v : *known_ip_vmtas) vmta_of_ip[{v.pool, v.source_ip}] = v.vmta;
+  for (const IpVmta& v : input.ip_vmtas) vmta_of_ip[{v.pool, v.source_ip}] = v.vmta;
   Expected<std::vector<VmtaSetting>> next_vmtas =
-      plan_vmta_fragments(plans, *stored_vmtas, overrides, now, report);
+      plan_vmta_fragments(plans, *stored_vmtas, vmta_of_ip, overrides, now, report);
   if (!next_vmtas) return next_vmtas.error();
 
   if (mode == CycleMode::plan) return report;

@@ -62,6 +62,7 @@ struct NewSignals {
   std::vector<FileCheckpoint> checkpoints;
   ReadStats stats;
   std::vector<SignalBucket> buckets;
+  std::vector<IpVmta> ip_vmtas;  // the VMTA each new (pool, source IP) was seen with
 };
 
 class Controller {
@@ -91,10 +92,10 @@ class Controller {
   Expected<Overrides> current_overrides(CycleReport& report, std::optional<std::string>& text);
   // The VMTA fragments overrides set, or set before and must hand back to the pool's value:
   // their changes go into the report; returns the settings once they are applied.
-  Expected<std::vector<VmtaSetting>> plan_vmta_fragments(std::vector<PairPlan>& plans,
-                                                         const std::vector<VmtaSetting>& stored,
-                                                         const Overrides& overrides,
-                                                         UnixSeconds now, CycleReport& report);
+  Expected<std::vector<VmtaSetting>> plan_vmta_fragments(
+      std::vector<PairPlan>& plans, const std::vector<VmtaSetting>& stored,
+      const std::map<std::pair<std::string, std::string>, std::string>& vmta_of_ip,
+      const Overrides& overrides, UnixSeconds now, CycleReport& report);
 
   AccountingSource& source_;
   StateStore& store_;

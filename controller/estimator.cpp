@@ -11,6 +11,20 @@ namespace {
 constexpr UnixSeconds kDay = 86400;
 constexpr int kWeekDays = 7;
 
+// A bucket's counts as figures.
+void count(SignalFigures& f, const SignalBucket& b) {
+  const std::uint64_t deferrals = b.counts.deferred + b.counts.deferred_queue;
+  f.attempts += b.counts.attempts();
+  f.deferrals += deferrals;
+  f.by_class[static_cast<int>(b.deferral_class)] += deferrals;
+  if (is_throttle_signal(b.deferral_class)) {
+    f.throttle += deferrals;
+    f.throttle_tq += b.counts.deferred_queue;
+  }
+}
+
+}  // namespace
+
 void add(SignalFigures& into, const SignalFigures& f) {
   into.attempts += f.attempts;
   into.deferrals += f.deferrals;
@@ -19,22 +33,10 @@ void add(SignalFigures& into, const SignalFigures& f) {
   for (int c = 0; c < kDeferralClassCount; ++c) into.by_class[c] += f.by_class[c];
 }
 
-}  // namespace
-
 std::map<PairKey, std::vector<PairBucket>> series_by_pair(
     const std::vector<SignalBucket>& buckets) {
   std::map<PairKey, std::map<UnixSeconds, SignalFigures>> grouped;
-  for (const SignalBucket& b : buckets) {
-    SignalFigures& f = grouped[{b.pool, b.isp}][b.start];
-    const std::uint64_t deferrals = b.counts.deferred + b.counts.deferred_queue;
-    f.attempts += b.counts.attempts();
-    f.deferrals += deferrals;
-    f.by_class[static_cast<int>(b.deferral_class)] += deferrals;
-    if (is_throttle_signal(b.deferral_class)) {
-      f.throttle += deferrals;
-      f.throttle_tq += b.counts.deferred_queue;
-    }
-  }
+  for (const SignalBucket& b : buckets) count(grouped[{b.pool, b.isp}][b.start], b);
   std::map<PairKey, std::vector<PairBucket>> out;
   for (auto& [key, by_start] : grouped) {
     std::vector<PairBucket>& series = out[key];
@@ -80,9 +82,13 @@ PairSignals summarize(const std::vector<PairBucket>& series, const std::vector<P
                       UnixSeconds window_from, UnixSeconds now, const PolicyParams& policy) {
   PairSignals s;
   s.window_start = window_from;
+  bool in_incident = false;
   for (const PairBucket& b : series) {
     // The clock went back: what lies ahead is not evidence.
-    if (b.start >= window_from && b.start < now) add(s.window, b.figures);
+    if (b.start < window_from || b.start >= now) continue;
+    add(s.window, b.figures);
+    in_incident = in_incident || b.figures.throttle > 0;
+    if (in_incident) add(s.incident, b.figures);
   }
   const UnixSeconds today = day_of(now);
   const UnixSeconds first = today - (kWeekDays - 1) * kDay;
@@ -103,6 +109,16 @@ PairSignals summarize(const std::vector<PairBucket>& series, UnixSeconds window_
   std::vector<PairDay> days;
   for (const auto& [day, figures] : by_day) days.push_back(PairDay{day, "", "", figures});
   return summarize(series, days, window_from, now, policy);
+}
+
+std::map<std::string, SignalFigures> figures_by_ip(const std::vector<const SignalBucket*>& buckets,
+                                                   UnixSeconds from, UnixSeconds now) {
+  std::map<std::string, SignalFigures> out;
+  for (const SignalBucket* b : buckets) {
+    if (b->start < from || b->start >= now) continue;
+    count(out[b->source_ip], *b);
+  }
+  return out;
 }
 
 }  // namespace sluice

@@ -36,4 +36,10 @@ PairSignals summarize(const std::vector<PairBucket>& series, const std::vector<P
 PairSignals summarize(const std::vector<PairBucket>& series, UnixSeconds window_from,
                       UnixSeconds now, const PolicyParams& policy);
 
+void add(SignalFigures& into, const SignalFigures& from);
+
+// A pair's buckets in [from, now), summed per source IP.
+std::map<std::string, SignalFigures> figures_by_ip(const std::vector<const SignalBucket*>& buckets,
+                                                   UnixSeconds from, UnixSeconds now);
+
 }  // namespace sluice

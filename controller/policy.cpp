@@ -4,15 +4,18 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 namespace sluice {
 
 namespace {
 
 constexpr std::array<std::string_view, 4> kTierNames = {"high", "medium", "low", "warming"};
-constexpr std::array<std::string_view, 3> kPhaseNames = {"steady", "verifying", "investigate"};
-constexpr std::array<std::string_view, 8> kRuleNames = {
-    "cut", "severe_cut", "tier_cap", "raise", "investigate", "settle", "initial", "override"};
+constexpr std::array<std::string_view, 4> kPhaseNames = {"steady", "verifying", "investigate",
+                                                         "no-effect"};
+constexpr std::array<std::string_view, 11> kRuleNames = {
+    "cut",     "severe_cut", "tier_cap",  "raise", "investigate", "settle",
+    "initial", "override",   "no_effect", "undo",  "ack"};
 
 template <class E, std::size_t N>
 std::optional<E> parse_enum(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -48,49 +51,141 @@ std::string describe(const SignalFigures& f, std::uint64_t part) {
   return out + ")";
 }
 
-// Cuts, verdicts and the investigate flag: what the last window's figures call for, if anything.
-std::optional<Outcome> act_on_window(const PairState& state, const SignalFigures& w,
-                                     const PolicyParams& policy, UnixSeconds now) {
+// A cut from `value` to `new_value` against `trigger` signals at `rate`, verified in its window.
+Outcome cut(const PairState& state, const SignalFigures& w, const PolicyParams& policy,
+            UnixSeconds now, Rule rule, int new_value, double rate, std::string why) {
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  const DeferralClass trigger = w.dominant_throttle_class();
+  const UnixSeconds verify = trigger == DeferralClass::reputation
+                                 ? policy.verify_reputation_seconds
+                                 : policy.verify_connection_seconds;
+  if (state.phase != Phase::verifying) next.last_safe = state.max_smtp_out;
+  next.max_smtp_out = new_value;
+  next.phase = Phase::verifying;
+  next.last_change_at = now;
+  next.last_cut_at = now;
+  next.verify_until = now + verify;
+  next.verify_class = trigger;
+  next.cut_rate = rate;
+  out.decision = make_decision(state, now, rule, new_value, Phase::verifying, w,
+                               why + ", verify within " + std::to_string(verify / 60) + " minutes");
+  out.decision->trigger = trigger;
+  return out;
+}
+
+// The verdict on a cut once its verification window is over: it worked, worked too little (cut
+// again, sized by how much is still refused), or showed no effect (twice: stop cutting, undo).
+Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyParams& policy,
+                  UnixSeconds now) {
   Outcome out{state, std::nullopt};
   PairState& next = out.next;
   const int value = state.max_smtp_out;
-  const double throttle_rate = w.throttle_rate();
-  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
-    if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
-    const bool severe = throttle_rate > policy.severe_threshold;
-    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
-    const int cut = static_cast<int>(std::floor(value * (1.0 - fraction)));
-    const int new_value = std::max(policy.floor, std::min(value - 1, cut));
-    const DeferralClass trigger = w.dominant_throttle_class();
-    const UnixSeconds verify = trigger == DeferralClass::reputation
-                                   ? policy.verify_reputation_seconds
-                                   : policy.verify_connection_seconds;
-    if (state.phase != Phase::verifying) next.last_safe = value;
-    next.max_smtp_out = new_value;
-    next.phase = Phase::verifying;
-    next.last_change_at = now;
-    next.last_cut_at = now;
-    next.verify_until = now + verify;
-    next.verify_class = trigger;
-    out.decision = make_decision(
-        state, now, severe ? Rule::severe_cut : Rule::cut, new_value, Phase::verifying, w,
-        "throttle deferral rate " + describe(w, w.throttle) + " above " +
-            percent(severe ? policy.severe_threshold : policy.cut_threshold) + ": cut " +
-            std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%, verify within " +
-            std::to_string(verify / 60) + " minutes");
-    out.decision->trigger = trigger;
-    return out;
-  }
-
-  if (state.phase == Phase::verifying) {
+  const double rate = w.throttle_rate();
+  const double before = state.cut_rate;
+  const bool reputation = state.verify_class == DeferralClass::reputation;
+  const bool worked = rate <= policy.cut_threshold || (reputation && rate <= before / 2);
+  if (worked) {
     next.phase = Phase::steady;
     next.verify_until = 0;
     next.verify_class = DeferralClass::none;
-    out.decision =
-        make_decision(state, now, Rule::settle, value, Phase::steady, w,
-                      "the cut worked: throttle deferral rate " + describe(w, w.throttle) +
-                          " within " + percent(policy.cut_threshold));
+    next.no_effect_cuts = 0;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "the cut worked: throttle deferral rate " +
+                                     describe(w, w.throttle) + ", before it " + percent(before));
     return out;
+  }
+  const bool no_effect = rate > before * (1 - policy.no_effect_fall);
+  const int no_effect_cuts = no_effect ? state.no_effect_cuts + 1 : 0;
+  if (no_effect_cuts >= 2 || (no_effect && value <= policy.floor)) {
+    next.phase = Phase::no_effect;
+    next.verify_until = 0;
+    next.no_effect_cuts = no_effect_cuts;
+    out.decision = make_decision(
+        state, now, Rule::no_effect, value, Phase::no_effect, w,
+        "the change addressed the wrong variable or something else is going on: throttle "
+        "deferral rate " +
+            describe(w, w.throttle) + " after the cut, " + percent(before) +
+            " before it; no more cuts for this incident, the cuts are undone step by step back "
+            "to " +
+            std::to_string(state.last_safe));
+    return out;
+  }
+  if (value <= policy.floor) {
+    next.phase = Phase::steady;
+    next.verify_until = 0;
+    next.verify_class = DeferralClass::none;
+    next.no_effect_cuts = 0;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "the cut worked too little but the value is at the floor " +
+                                     std::to_string(policy.floor) + ": throttle deferral rate " +
+                                     describe(w, w.throttle));
+    return out;
+  }
+  // Refused connections stand for the share of opened ones the ISP turns away: a value that
+  // much lower is what it accepts now.
+  const int sized = static_cast<int>(std::floor(value * (1.0 - rate)));
+  const int new_value = std::max(policy.floor, std::min(value - 1, sized));
+  Outcome again =
+      cut(state, w, policy, now, Rule::cut, new_value, rate,
+          std::string(no_effect ? "the cut showed no effect" : "the cut worked too little") +
+              ": throttle deferral rate " + describe(w, w.throttle) + ", before it " +
+              percent(before) + "; cut to what the ISP accepts");
+  again.next.no_effect_cuts = no_effect_cuts;
+  return again;
+}
+
+// No more cuts for this incident: back towards the value before it, half the distance (at least
+// one) per verification window; over when a window is free of throttle signals.
+Outcome undo_ineffective_cuts(const PairState& state, const SignalFigures& w,
+                              const PolicyParams& policy, UnixSeconds now) {
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  const int value = state.max_smtp_out;
+  if (w.throttle == 0) {
+    next.phase = Phase::steady;
+    next.no_effect_cuts = 0;
+    out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
+                                 "no throttle signals for a whole window: no-effect phase over");
+    return out;
+  }
+  if (value >= state.last_safe || now < state.last_change_at + policy.verify_connection_seconds) {
+    return out;
+  }
+  const int step = std::max(1, (state.last_safe - value + 1) / 2);
+  next.max_smtp_out = std::min(state.last_safe, value + step);
+  next.last_change_at = now;
+  out.decision = make_decision(state, now, Rule::undo, next.max_smtp_out, Phase::no_effect, w,
+                               "undoing a cut that showed no effect, towards " +
+                                   std::to_string(state.last_safe) + ": throttle deferral rate " +
+                                   describe(w, w.throttle));
+  return out;
+}
+
+// Cuts, verdicts and the investigate flag: what the last window's figures call for, if anything.
+std::optional<Outcome> act_on_window(const PairState& state, const PairSignals& signals,
+                                     const PolicyParams& policy, UnixSeconds now) {
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  const SignalFigures& w = signals.window;
+  const int value = state.max_smtp_out;
+  const double throttle_rate = w.throttle_rate();
+  if (state.phase == Phase::verifying) return judge_cut(state, w, policy, now);
+  if (state.phase == Phase::no_effect) return undo_ineffective_cuts(state, w, policy, now);
+  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
+    if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
+    // A few IPs' trouble: their VMTAs get the remedy (in the cycle), the pool keeps its value.
+    if (signals.diagnosis.concentrated) return out;
+    const bool severe = throttle_rate > policy.severe_threshold;
+    const double fraction = severe ? policy.severe_cut_fraction : policy.cut_fraction;
+    const int new_value = std::max(
+        policy.floor, std::min(value - 1, static_cast<int>(std::floor(value * (1.0 - fraction)))));
+    const SignalFigures& incident = signals.incident.attempts > 0 ? signals.incident : w;
+    return cut(state, w, policy, now, severe ? Rule::severe_cut : Rule::cut, new_value,
+               incident.throttle_rate(),
+               "throttle deferral rate " + describe(w, w.throttle) + " above " +
+                   percent(severe ? policy.severe_threshold : policy.cut_threshold) + ": cut " +
+                   std::to_string(static_cast<int>(std::lround(fraction * 100))) + "%");
   }
 
   // Deferrals that concurrency does not cause: flag, never cut, never raise.
@@ -223,6 +318,43 @@ PairState initial_state(std::string pool, std::string isp, Tier tier,
   return s;
 }
 
+IpDiagnosis diagnose_ips(const std::map<std::string, SignalFigures>& window_by_ip,
+                         const PolicyParams& policy) {
+  IpDiagnosis d;
+  std::vector<std::pair<std::string, const SignalFigures*>> ips;
+  for (const auto& [ip, f] : window_by_ip) {
+    if (f.attempts > 0) ips.emplace_back(ip, &f);
+  }
+  if (ips.size() < 2) return d;
+  std::stable_sort(ips.begin(), ips.end(), [](const auto& a, const auto& b) {
+    return a.second->throttle_rate() > b.second->throttle_rate();
+  });
+  // The fewest worst IPs that explain the throttling: the rest clean, these far worse.
+  for (std::size_t k = 1; k < ips.size(); ++k) {
+    SignalFigures rest;
+    for (std::size_t i = k; i < ips.size(); ++i) {
+      rest.attempts += ips[i].second->attempts;
+      rest.throttle += ips[i].second->throttle;
+    }
+    const double rest_rate = rest.throttle_rate();
+    const double weakest = ips[k - 1].second->throttle_rate();
+    if (rest_rate < policy.cut_threshold && weakest > policy.cut_threshold &&
+        weakest >= policy.concentration_factor * rest_rate) {
+      d.concentrated = true;
+      SignalFigures affected;
+      for (std::size_t i = 0; i < k; ++i) {
+        d.ips.push_back(ips[i].first);
+        affected.attempts += ips[i].second->attempts;
+        affected.throttle += ips[i].second->throttle;
+      }
+      d.affected_rate = affected.throttle_rate();
+      d.rest_rate = rest_rate;
+      return d;
+    }
+  }
+  return d;
+}
+
 Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
                UnixSeconds now) {
   Outcome out{state, std::nullopt};
@@ -251,10 +383,11 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   if (state.phase == Phase::verifying && now < state.verify_until) return out;
 
   // No action on a thin window, raises included (refused connections make few attempts, so
-  // enough of them count on their own).
+  // enough of them count on their own). A verdict on a change is never delayed by it.
   const bool enough = w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
-  if (!enough) return out;
-  if (std::optional<Outcome> acted = act_on_window(state, w, policy, now)) return *acted;
+  const bool verdict_due = state.phase == Phase::verifying || state.phase == Phase::no_effect;
+  if (!enough && !verdict_due) return out;
+  if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
 
   // Raise while stable, slowly, within the cap.
   const SignalFigures& week = signals.week;

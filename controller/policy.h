@@ -19,8 +19,10 @@ std::string_view to_string(Tier tier);
 std::optional<Tier> parse_tier(std::string_view name);
 
 // steady: normal; verifying: a cut is being watched for its effect; investigate: deferrals
-// above the threshold that concurrency does not cause (no cuts, no raises, flagged).
-enum class Phase : std::uint8_t { steady, verifying, investigate };
+// above the threshold that concurrency does not cause (no cuts, no raises, flagged);
+// no_effect: two cuts in a row changed nothing: the cuts are undone step by step, no more cuts
+// for this incident, until the throttle signals are gone for a window or a person acknowledges.
+enum class Phase : std::uint8_t { steady, verifying, investigate, no_effect };
 std::string_view to_string(Phase phase);
 std::optional<Phase> parse_phase(std::string_view name);
 
@@ -51,6 +53,9 @@ struct PolicyParams {
   int raise_min_busy_days = 4;  // of the 7: "enough traffic that the limit was used"
   std::string connect_rate = "1/s";
   UnixSeconds retry_failed_change_seconds = 300;
+  double no_effect_fall = 0.2;      // a cut after which the rate fell by less showed no effect
+  double concentration_factor = 3;  // affected IPs' throttle rate against the rest's
+  UnixSeconds vmta_recovery_seconds = 6 * 3600;  // clean time before a VMTA's value steps up
   // Per ISP, then tier; "generic" applies to ISPs without their own entry.
   std::map<std::string, std::map<Tier, TierRange>> ranges;
 };
@@ -85,12 +90,29 @@ struct PairDay {
 
 UnixSeconds day_of(UnixSeconds t);
 
+// Whether a pair's throttle deferrals are concentrated on a few source IPs (their rate at least
+// `concentration_factor` times the rest's, the rest under the cut threshold): then the remedy is
+// those IPs' VMTAs, not the pool.
+struct IpDiagnosis {
+  bool concentrated = false;
+  std::vector<std::string> ips;  // the affected source IPs, worst first
+  double affected_rate = 0;
+  double rest_rate = 0;
+};
+
 struct PairSignals {
   UnixSeconds window_start = 0;  // the decision window: [window_start, now)
   SignalFigures window;
   SignalFigures week;  // today and the 6 UTC days before, for raises
   int busy_days = 0;   // of those 7, days with at least raise_min_daily_attempts
+  // The window from its first bucket with throttle signals on: an incident's own rate, not
+  // diluted by the clean time before it.
+  SignalFigures incident;
+  IpDiagnosis diagnosis;  // of the window
 };
+
+IpDiagnosis diagnose_ips(const std::map<std::string, SignalFigures>& window_by_ip,
+                         const PolicyParams& policy);
 
 struct PairState {
   std::string pool;
@@ -106,12 +128,16 @@ struct PairState {
   DeferralClass verify_class = DeferralClass::none;
   UnixSeconds last_failure_at = 0;  // pmta refused the last change
   std::string last_failure;
-  std::string manual;  // the override in force at the last decision (Override::describe())
+  std::string manual;      // the override in force at the last decision (Override::describe())
+  double cut_rate = 0;     // the throttle rate the last cut was made against
+  int no_effect_cuts = 0;  // cuts in a row after which the rate did not fall by a fifth
   bool operator==(const PairState&) const = default;
 };
 
 // initial: a pair seen for the first time without a fragment gets one with its starting value.
 // override: a person's pin, bounds or their end (see overrides.h).
+// no_effect: two cuts changed nothing; undo: a step back towards the value before them;
+// ack: a person ended the no-effect phase.
 enum class Rule : std::uint8_t {
   cut,
   severe_cut,
@@ -120,7 +146,10 @@ enum class Rule : std::uint8_t {
   investigate,
   settle,
   initial,
-  override
+  override,
+  no_effect,
+  undo,
+  ack
 };
 std::string_view to_string(Rule rule);
 std::optional<Rule> parse_rule(std::string_view name);

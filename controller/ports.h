@@ -60,6 +60,7 @@ class Clock {
 
 #include "controller/overrides.h"
 #include "controller/policy.h"
+#include "controller/signals.h"
 
 namespace sluice {
 
@@ -158,19 +159,24 @@ class OverrideSource {
 };
 
 // What an override holds a VMTA's fragment at (absent: the VMTA inherits the pool's value).
+// What a VMTA's own fragment holds: set by an override, or by the per-IP diagnosis (deferrals
+// concentrated on that VMTA's IP), which then holds it until `hold_until` before its next step.
 struct VmtaSetting {
   std::string pool;
   std::string isp;
   std::string vmta;
   int value = 0;
   UnixSeconds since = 0;
+  bool diagnosis = false;
+  UnixSeconds hold_until = 0;
   bool operator==(const VmtaSetting&) const = default;
 };
 
-// The manual side of a cycle, committed with the rest.
+// The side of a cycle beyond the pair states, committed with the rest.
 struct ManualCommit {
   std::optional<std::string> override_text;               // the override file, when it was valid
   std::optional<std::vector<VmtaSetting>> vmta_settings;  // the whole set, when it changed
+  std::vector<IpVmta> ip_vmtas;                           // learned from this cycle's records
 };
 
 // Everything the loop remembers, in one database.
@@ -185,6 +191,8 @@ class StateStore : public SignalStore {
                               const std::vector<DecisionRecord>& decisions,
                               const ManualCommit& manual) = 0;
   virtual Expected<std::vector<VmtaSetting>> load_vmta_settings() = 0;
+  // Every (pool, source IP) -> VMTA learned so far.
+  virtual Expected<std::vector<IpVmta>> load_ip_vmtas() = 0;
   // The override file's text as of the last cycle that found it valid (nullopt: never).
   virtual Expected<std::optional<std::string>> last_override_text() = 0;
   virtual Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) = 0;

@@ -26,7 +26,13 @@ Attributor::Attributor(std::shared_ptr<const IspCatalog> catalog,
       class_slots_(kClassSlots),
       pool_ip_slots_(kPoolIpSlots) {}
 
-Attributor::PoolIpSlot& Attributor::pool_and_ip(std::string_view pool, std::string_view ip) {
+void Attributor::note_vmta(std::uint32_t pool, std::uint32_t ip, std::string_view vmta) {
+  if (vmta.empty()) return;
+  vmtas_.try_emplace({pool, ip}, vmta);
+}
+
+Attributor::PoolIpSlot& Attributor::pool_and_ip(std::string_view pool, std::string_view ip,
+                                                std::string_view vmta) {
   const std::uint64_t hash = fast_hash(pool) * 0x9E3779B97F4A7C15ULL ^ fast_hash(ip);
   PoolIpSlot& slot = pool_ip_slots_[hash % kPoolIpSlots];
   if (slot.used && slot.hash == hash && slot.pool_text == pool && slot.ip_text == ip) return slot;
@@ -36,6 +42,7 @@ Attributor::PoolIpSlot& Attributor::pool_and_ip(std::string_view pool, std::stri
   slot.ip = ips_.intern(ip);
   slot.pool_text.assign(pool);
   slot.ip_text.assign(ip);
+  note_vmta(slot.pool, slot.ip, vmta);
   return slot;
 }
 
@@ -84,7 +91,7 @@ Attribution Attributor::attribute(const AccountingRecord& record) {
       if (auto it = pool_map_->find(record.vmta); it != pool_map_->end()) pool = it->second;
     }
   }
-  const PoolIpSlot& ids = pool_and_ip(pool, record.source_ip);
+  const PoolIpSlot& ids = pool_and_ip(pool, record.source_ip, record.vmta);
   a.pool = ids.pool;
   a.ip = ids.ip;
   if (record.type == RecordType::deferred || record.type == RecordType::deferred_queue) {
@@ -186,6 +193,22 @@ void SignalAggregator::merge_from(const SignalAggregator& other) {
     mapped.ip = ip->second;
     buckets_[mapped] += counts;
   });
+  for (const auto& [ids, vmta] : theirs.vmtas()) {
+    attributor_->note_vmta(attributor_->pools().intern(theirs.pools().name(ids.first)),
+                           attributor_->ips().intern(theirs.ips().name(ids.second)), vmta);
+  }
+}
+
+std::vector<IpVmta> SignalAggregator::ip_vmtas() const {
+  std::vector<IpVmta> out;
+  for (const auto& [ids, vmta] : attributor_->vmtas()) {
+    out.push_back(
+        IpVmta{attributor_->pools().name(ids.first), attributor_->ips().name(ids.second), vmta});
+  }
+  std::sort(out.begin(), out.end(), [](const IpVmta& a, const IpVmta& b) {
+    return std::tie(a.pool, a.source_ip) < std::tie(b.pool, b.source_ip);
+  });
+  return out;
 }
 
 std::vector<SignalBucket> SignalAggregator::buckets() const {

@@ -3,6 +3,7 @@
 // deferral class) and count it into fixed time buckets.
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -63,8 +64,17 @@ class Attributor {
     std::string pool_text;
     std::string ip_text;
   };
-  PoolIpSlot& pool_and_ip(std::string_view pool, std::string_view ip);
+  PoolIpSlot& pool_and_ip(std::string_view pool, std::string_view ip, std::string_view vmta);
 
+ public:
+  // The VMTA each (pool, source IP) was first seen with, by interned ids: where a per-IP remedy
+  // is written.
+  const std::map<std::pair<std::uint32_t, std::uint32_t>, std::string>& vmtas() const {
+    return vmtas_;
+  }
+  void note_vmta(std::uint32_t pool, std::uint32_t ip, std::string_view vmta);
+
+ private:
   std::shared_ptr<const IspCatalog> catalog_;
   std::shared_ptr<const PoolMap> pool_map_;
   Interner pools_;
@@ -73,6 +83,7 @@ class Attributor {
   FlatMap<std::string, IspId, TransparentStringHash> mx_cache_;
   std::vector<ClassSlot> class_slots_;
   std::vector<PoolIpSlot> pool_ip_slots_;
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::string> vmtas_;
 };
 
 struct BucketCounts {
@@ -83,6 +94,14 @@ struct BucketCounts {
   std::uint64_t attempts() const { return delivered + bounced + deferred + deferred_queue; }
   BucketCounts& operator+=(const BucketCounts& o);
   void count(RecordType type);
+};
+
+// A source IP's VMTA in a pool, as the accounting records name them.
+struct IpVmta {
+  std::string pool;
+  std::string source_ip;
+  std::string vmta;
+  bool operator==(const IpVmta&) const = default;
 };
 
 struct SignalBucket {
@@ -107,6 +126,8 @@ class SignalAggregator : public PartitionedSink {
 
   // Sorted by (start, pool, isp, source_ip, class).
   std::vector<SignalBucket> buckets() const;
+  // Sorted by (pool, source_ip).
+  std::vector<IpVmta> ip_vmtas() const;
   UnixSeconds bucket_seconds() const { return bucket_seconds_; }
 
   // For sinks built on top of this one: attributes and counts, returning the attribution.

@@ -17,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -122,6 +122,22 @@ constexpr std::array<const char*, 4> kMigrations = {
       text TEXT NOT NULL
     );
     )sql",
+    // Verification: the rate a cut was made against, and the cuts in a row that showed no effect.
+    R"sql(
+    ALTER TABLE pair_state ADD COLUMN cut_rate REAL NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN no_effect_cuts INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // The per-IP diagnosis: which VMTA sends from which IP, and VMTA values it holds.
+    R"sql(
+    CREATE TABLE ip_vmta (
+      pool TEXT NOT NULL,
+      source_ip TEXT NOT NULL,
+      vmta TEXT NOT NULL,
+      PRIMARY KEY (pool, source_ip)
+    ) WITHOUT ROWID;
+    ALTER TABLE vmta_setting ADD COLUMN diagnosis INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE vmta_setting ADD COLUMN hold_until INTEGER NOT NULL DEFAULT 0;
+    )sql",
 };
 
 class Statement {
@@ -135,6 +151,7 @@ class Statement {
   bool ok() const { return rc_ == SQLITE_OK; }
   sqlite3_stmt* get() { return stmt_; }
   void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void bind(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
   void bind(int i, const std::string& v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   }
@@ -144,6 +161,7 @@ class Statement {
     sqlite3_clear_bindings(stmt_);
   }
   std::int64_t integer(int i) { return sqlite3_column_int64(stmt_, i); }
+  double real(int i) { return sqlite3_column_double(stmt_, i); }
   std::string text(int i) {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, i));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, i))) : "";
@@ -372,6 +390,14 @@ Status SqliteStore::commit_cycle(const std::vector<FileCheckpoint>& checkpoints,
   });
 }
 
+Status SqliteStore::commit_pairs(const std::vector<PairState>& pairs,
+                                 const std::vector<DecisionRecord>& decisions) {
+  return transaction([&]() -> Status {
+    if (Status s = write_pairs(pairs); !s) return s;
+    return append_decisions(decisions);
+  });
+}
+
 Status SqliteStore::write_manual(const ManualCommit& manual) {
   if (manual.override_text) {
     Statement put(db_, "INSERT OR REPLACE INTO override_file (id, text) VALUES (1, ?)");
@@ -382,7 +408,8 @@ Status SqliteStore::write_manual(const ManualCommit& manual) {
   if (manual.vmta_settings) {
     if (Status s = exec("DELETE FROM vmta_setting"); !s) return s;
     Statement put(db_,
-                  "INSERT INTO vmta_setting (pool, isp, vmta, value, since) VALUES (?, ?, ?, ?, ?)");
+                  "INSERT INTO vmta_setting (pool, isp, vmta, value, since, diagnosis, hold_until)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?)");
     if (!put.ok()) return error("cannot store VMTA settings");
     for (const VmtaSetting& v : *manual.vmta_settings) {
       put.bind(1, v.pool);
@@ -390,6 +417,8 @@ Status SqliteStore::write_manual(const ManualCommit& manual) {
       put.bind(3, v.vmta);
       put.bind(4, std::int64_t{v.value});
       put.bind(5, v.since);
+      put.bind(6, std::int64_t{v.diagnosis ? 1 : 0});
+      put.bind(7, v.hold_until);
       if (put.step() != SQLITE_DONE) {
         return error("cannot store the setting of VMTA " + v.vmta + " (" + v.pool + "/" + v.isp +
                      ")");
@@ -397,18 +426,40 @@ Status SqliteStore::write_manual(const ManualCommit& manual) {
       put.reset();
     }
   }
+  if (!manual.ip_vmtas.empty()) {
+    Statement put(db_, "INSERT OR REPLACE INTO ip_vmta (pool, source_ip, vmta) VALUES (?, ?, ?)");
+    if (!put.ok()) return error("cannot store the VMTAs of source IPs");
+    for (const IpVmta& v : manual.ip_vmtas) {
+      put.bind(1, v.pool);
+      put.bind(2, v.source_ip);
+      put.bind(3, v.vmta);
+      if (put.step() != SQLITE_DONE) return error("cannot store the VMTA of " + v.source_ip);
+      put.reset();
+    }
+  }
   return ok_status();
+}
+
+Expected<std::vector<IpVmta>> SqliteStore::load_ip_vmtas() {
+  Statement st(db_, "SELECT pool, source_ip, vmta FROM ip_vmta ORDER BY pool, source_ip");
+  if (!st.ok()) return error("cannot read the VMTAs of source IPs");
+  std::vector<IpVmta> out;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) out.push_back(IpVmta{st.text(0), st.text(1), st.text(2)});
+  if (rc != SQLITE_DONE) return error("cannot read the VMTAs of source IPs");
+  return out;
 }
 
 Expected<std::vector<VmtaSetting>> SqliteStore::load_vmta_settings() {
   Statement st(db_,
-               "SELECT pool, isp, vmta, value, since FROM vmta_setting ORDER BY pool, isp, vmta");
+               "SELECT pool, isp, vmta, value, since, diagnosis, hold_until FROM vmta_setting"
+               " ORDER BY pool, isp, vmta");
   if (!st.ok()) return error("cannot read VMTA settings");
   std::vector<VmtaSetting> out;
   int rc;
   while ((rc = st.step()) == SQLITE_ROW) {
-    out.push_back(VmtaSetting{st.text(0), st.text(1), st.text(2),
-                              static_cast<int>(st.integer(3)), st.integer(4)});
+    out.push_back(VmtaSetting{st.text(0), st.text(1), st.text(2), static_cast<int>(st.integer(3)),
+                              st.integer(4), st.integer(5) != 0, st.integer(6)});
   }
   if (rc != SQLITE_DONE) return error("cannot read VMTA settings");
   return out;
@@ -488,18 +539,19 @@ Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,
 }
 
 Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
-  Statement put(
-      db_,
-      "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
-      " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
-      " last_failure_at, last_failure, manual) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-      " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
-      " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
-      " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
-      " last_raise_at = excluded.last_raise_at, verify_until = excluded.verify_until,"
-      " verify_class = excluded.verify_class,"
-      " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure,"
-      " manual = excluded.manual");
+  Statement put(db_,
+                "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
+                " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
+                " last_failure_at, last_failure, manual, cut_rate, no_effect_cuts)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
+                " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
+                " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
+                " last_raise_at = excluded.last_raise_at, verify_until = excluded.verify_until,"
+                " verify_class = excluded.verify_class,"
+                " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure,"
+                " manual = excluded.manual, cut_rate = excluded.cut_rate,"
+                " no_effect_cuts = excluded.no_effect_cuts");
   if (!put.ok()) return error("cannot store pair states");
   for (const PairState& p : pairs) {
     put.bind(1, p.pool);
@@ -516,6 +568,8 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
     put.bind(12, p.last_failure_at);
     put.bind(13, p.last_failure);
     put.bind(14, p.manual);
+    put.bind(15, p.cut_rate);
+    put.bind(16, std::int64_t{p.no_effect_cuts});
     if (put.step() != SQLITE_DONE) {
       return error("cannot store the state of " + p.pool + "/" + p.isp);
     }
@@ -558,7 +612,8 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
   Statement st(db_,
                "SELECT pool, isp, max_smtp_out, tier, phase, last_safe, last_change_at,"
                " last_cut_at, last_raise_at, verify_until, verify_class, last_failure_at,"
-               " last_failure, manual FROM pair_state ORDER BY pool, isp");
+               " last_failure, manual, cut_rate, no_effect_cuts FROM pair_state"
+               " ORDER BY pool, isp");
   if (!st.ok()) return error("cannot read pair states");
   std::vector<PairState> out;
   int rc;
@@ -586,6 +641,8 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
     p.last_failure_at = st.integer(11);
     p.last_failure = st.text(12);
     p.manual = st.text(13);
+    p.cut_rate = st.real(14);
+    p.no_effect_cuts = static_cast<int>(st.integer(15));
     out.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return error("cannot read pair states");

@@ -39,6 +39,11 @@ class SqliteStore : public StateStore {
                       const std::vector<DecisionRecord>& decisions,
                       const ManualCommit& manual) override;
   Expected<std::vector<VmtaSetting>> load_vmta_settings() override;
+  Expected<std::vector<IpVmta>> load_ip_vmtas() override;
+  // A person's change to pair states (sluice ack), recorded with its decisions in one
+  // transaction; checkpoints and signals stay as they are.
+  Status commit_pairs(const std::vector<PairState>& pairs,
+                      const std::vector<DecisionRecord>& decisions);
   Expected<std::optional<std::string>> last_override_text() override;
   // Ordered by time, then by insertion; `since` is inclusive.
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override;

@@ -72,6 +72,12 @@ class MemoryStateStore : public StateStore {
     write_read(checkpoints, buckets);
     if (manual.override_text) override_text_ = manual.override_text;
     if (manual.vmta_settings) vmta_settings_ = *manual.vmta_settings;
+    for (const IpVmta& v : manual.ip_vmtas) {
+      std::erase_if(ip_vmtas_, [&](const IpVmta& o) {
+        return o.pool == v.pool && o.source_ip == v.source_ip;
+      });
+      ip_vmtas_.push_back(v);
+    }
     for (const PairState& p : pairs) pairs_[{p.pool, p.isp}] = p;
     decisions_.insert(decisions_.end(), decisions.begin(), decisions.end());
     ++revision_;
@@ -80,6 +86,7 @@ class MemoryStateStore : public StateStore {
   }
 
   Expected<std::vector<VmtaSetting>> load_vmta_settings() override { return vmta_settings_; }
+  Expected<std::vector<IpVmta>> load_ip_vmtas() override { return ip_vmtas_; }
   Expected<std::optional<std::string>> last_override_text() override { return override_text_; }
 
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override {
@@ -133,6 +140,7 @@ class MemoryStateStore : public StateStore {
   std::map<std::pair<std::string, std::string>, PairState> pairs_;
   std::vector<DecisionRecord> decisions_;
   std::vector<VmtaSetting> vmta_settings_;
+  std::vector<IpVmta> ip_vmtas_;
   std::optional<std::string> override_text_;
   std::optional<std::string> failure_;
   int revision_ = 0;
