@@ -180,6 +180,11 @@ int run(int argc, char** argv) {
       "would move it next, the override in force");
   explain->add_option("pool", explain_pool, "The pool")->required();
   explain->add_option("isp", explain_isp, "The ISP")->required();
+  std::string ack_pool, ack_isp;
+  CLI::App* ack =
+      app.add_subcommand("ack", "End a pair's no-effect phase once its deferrals are understood");
+  ack->add_option("pool", ack_pool, "The pool")->required();
+  ack->add_option("isp", ack_isp, "The ISP")->required();
   app.add_subcommand("check",
                      "Validate the configuration, the fragment directory, the pmta command and "
                      "PowerMTA's includes and <acct-file>");
@@ -274,6 +279,7 @@ int run(int argc, char** argv) {
     if (app.got_subcommand("status")) return run_status(global);
     if (history->parsed()) return run_history(global, history_args);
     if (explain->parsed()) return run_explain(global, explain_pool, explain_isp);
+    if (ack->parsed()) return run_ack(global, ack_pool, ack_isp);
     if (app.got_subcommand("check")) return run_check(global);
     if (app.got_subcommand("init")) return run_init(global);
     if (override_cmd->parsed()) return run_override(global, override_args);

@@ -16,6 +16,7 @@
 #include "adapters/command_runner.h"
 #include "adapters/fragment_files.h"
 #include "adapters/override_file.h"
+#include "adapters/reputation_command.h"
 #include "adapters/system_clock.h"
 #include "adapters/time_parse.h"
 #include "cli/diff.h"
@@ -116,6 +117,36 @@ Json decision_json(const Decision& d) {
           {"figures", figures_json(d.figures)}};
 }
 
+// Gives the controller the configured reputation command, if any; `command` holds it.
+void wire_reputation(const Setup& setup, CommandRunner& runner,
+                     std::optional<adapters::ReputationCommand>& command, Controller& controller) {
+  const std::optional<config::ReputationTable>& table = setup.config.reputation;
+  if (!table) return;
+  std::set<PairKey> managed;
+  for (const ManagedPair& p : setup.pairs) managed.emplace(p.pool, p.isp);
+  command.emplace(table->command, runner, loop_settings(setup.config).pmta_timeout,
+                  std::move(managed));
+  controller.set_reputation(&*command, table->interval_minutes * 60);
+}
+
+void log_reputation(const CycleReport& report) {
+  for (const std::string& w : report.reputation_warnings) spdlog::warn("{}", w);
+  if (!report.reputation_error.empty()) {
+    spdlog::warn("reputation command failed, the last known tiers stay in force: {}",
+                 report.reputation_error);
+  }
+}
+
+// The tiers of the reputation command's last good answer, as the next cycle uses them: none
+// when no command is configured.
+Expected<std::map<PairKey, Tier>> known_reputation(const config::Config& config,
+                                                   StateStore& store) {
+  if (!config.reputation) return std::map<PairKey, Tier>{};
+  Expected<KnownReputation> known = store.load_reputation();
+  if (!known) return known.error();
+  return tiers_by_pair(known->tiers);
+}
+
 // One cycle with the real adapters. `mode` plan opens nothing for writing.
 int cycle(const GlobalOptions& global, CycleMode mode) {
   Expected<Setup> setup = load_setup(global);
@@ -140,8 +171,11 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
   adapters::FixedClock clock(setup->now);
   Controller controller(source, **store, fragments, overrides, runner, clock, setup->catalog,
                         build_pool_map(config), setup->pairs, loop_settings(config));
+  std::optional<adapters::ReputationCommand> reputation;
+  wire_reputation(*setup, runner, reputation, controller);
   Expected<CycleReport> report = controller.run_cycle(mode);
   if (!report) return fail(report.error().message);
+  log_reputation(*report);
 
   for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
   if (!report->override_error.empty()) {
@@ -156,6 +190,7 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
                                                : "plan";
     out["records_read"] = report->read.records;
     out["override_error"] = report->override_error;
+    out["reputation_error"] = report->reputation_error;
     Json decisions = Json::array();
     for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
     out["decisions"] = decisions;
@@ -248,11 +283,14 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     Controller controller(source, **store, fragments, overrides, runner, *clock, setup->catalog,
                           build_pool_map(setup->config), setup->pairs,
                           loop_settings(setup->config));
+    std::optional<adapters::ReputationCommand> reputation;
+    wire_reputation(*setup, runner, reputation, controller);
     Expected<CycleReport> report =
         controller.run_cycle(dry ? CycleMode::dry_run : CycleMode::apply);
     if (!report) {
       spdlog::error("cycle failed: {}", report.error().message);
     } else {
+      log_reputation(*report);
       if (!report->override_error.empty()) {
         spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
                      report->override_error);
@@ -291,6 +329,8 @@ int run_status(const GlobalOptions& global) {
   if (!store) return fail(store.error().message);
   Expected<std::vector<PairState>> pairs = (*store)->load_pairs();
   if (!pairs) return fail(pairs.error().message);
+  Expected<std::map<PairKey, Tier>> reputation = known_reputation(setup->config, **store);
+  if (!reputation) return fail(reputation.error().message);
   const UnixSeconds now = setup->now;
   Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - 86400);
   if (!buckets) return fail(buckets.error().message);
@@ -299,6 +339,10 @@ int run_status(const GlobalOptions& global) {
   if (!history) return fail(history.error().message);
   const ShownOverrides shown = overrides_for_display(setup->config, setup->known, store->get());
   const Overrides& overrides = shown.overrides;
+  Expected<std::vector<VmtaSetting>> loaded_vmtas = (*store)->load_vmta_settings();
+  if (!loaded_vmtas) return fail(loaded_vmtas.error().message);
+  const std::vector<VmtaSetting>& vmta_settings = *loaded_vmtas;
+  std::string warnings;
 
   Json rows = Json::array();
   std::string text;
@@ -315,8 +359,8 @@ int run_status(const GlobalOptions& global) {
         seen = true;
       }
     }
-    const TierOverride* tier_override = overrides.tier_for(pair.pool, pair.isp);
-    const Tier tier = tier_override ? tier_override->tier : pair.tier;
+    const TierChoice choice = choose_tier(pair, overrides, *reputation);
+    const Tier tier = choice.tier;
     const TierRange range = range_for(pair.policy, pair.isp, tier);
     static const std::vector<PairBucket> kNone;
     const auto found = series.find({pair.pool, pair.isp});
@@ -335,7 +379,7 @@ int run_status(const GlobalOptions& global) {
     row["isp"] = pair.isp;
     row["max_smtp_out"] = seen ? Json(state.max_smtp_out) : Json();
     row["tier"] = to_string(tier);
-    row["tier_source"] = tier_override ? Json(tier_override->source) : Json("configuration");
+    row["tier_source"] = choice.source;
     row["cap"] = range.cap;
     row["phase"] = seen ? std::string(to_string(state.phase)) : "new";
     row["deferral_rate_1h"] = hour.window.deferral_rate();
@@ -369,7 +413,27 @@ int run_status(const GlobalOptions& global) {
         vmtas[o.vmta] = v->describe();
       }
     }
+    // VMTAs the per-IP diagnosis holds at their own value: the pool's trouble is theirs.
+    std::string diagnosed;
+    for (const VmtaSetting& v : vmta_settings) {
+      if (!v.diagnosis || v.pool != pair.pool || v.isp != pair.isp) continue;
+      vmtas[v.vmta] = "held at " + std::to_string(v.value) + " by the per-IP diagnosis since " +
+                      format_time(v.since);
+      diagnosed += (diagnosed.empty() ? "" : ", ") + v.vmta;
+    }
     row["vmta_overrides"] = vmtas;
+    row["diagnosis"] = diagnosed.empty() ? "spread" : "concentrated on " + diagnosed;
+    row["warning"] = Json();
+    if (seen && state.phase == Phase::no_effect) {
+      for (const DecisionRecord& r : *history) {
+        if (r.decision.pool == pair.pool && r.decision.isp == pair.isp &&
+            r.decision.rule == Rule::no_effect) {
+          row["warning"] = r.decision.reason;
+        }
+      }
+      warnings += pair.pool + "/" + pair.isp + " no-effect: " + row["warning"].get<std::string>() +
+                  " (sluice ack " + pair.pool + " " + pair.isp + " ends it)\n";
+    }
     rows.push_back(row);
     std::snprintf(
         line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", pair.pool.c_str(),
@@ -389,6 +453,7 @@ int run_status(const GlobalOptions& global) {
                 Json{{"pools", rows}, {"overrides", overrides_json(shown, now)}}.dump(2).c_str());
   } else {
     std::fputs(text.c_str(), stdout);
+    if (!warnings.empty()) std::printf("\n%s", warnings.c_str());
     const std::string manual = overrides_text(shown, now);
     if (!manual.empty()) std::printf("\n%s", manual.c_str());
   }
@@ -413,8 +478,10 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
   const UnixSeconds now = setup->now;
   const ShownOverrides shown = overrides_for_display(setup->config, setup->known, store->get());
   const Overrides& overrides = shown.overrides;
-  const TierOverride* tier_override = overrides.tier_for(pool, isp);
-  const Tier tier = tier_override ? tier_override->tier : pair->tier;
+  Expected<std::map<PairKey, Tier>> reputation = known_reputation(setup->config, **store);
+  if (!reputation) return fail(reputation.error().message);
+  const TierChoice choice = choose_tier(*pair, overrides, *reputation);
+  const Tier tier = choice.tier;
   PairState state = initial_state(pool, isp, tier, std::nullopt, pair->policy);
   bool seen = false;
   for (const PairState& s : *states) {
@@ -509,7 +576,7 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
              {"isp", isp},
              {"max_smtp_out", seen ? Json(state.max_smtp_out) : Json()},
              {"tier", to_string(tier)},
-             {"tier_source", tier_override ? tier_override->source : "configuration"},
+             {"tier_source", choice.source},
              {"cap", range.cap},
              {"phase", seen ? std::string(to_string(state.phase)) : "new"},
              {"last_safe", state.last_safe},
@@ -528,8 +595,7 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
   }
   std::printf("%s/%s: max-smtp-out %s, tier %s (%s), cap %d, phase %s\n", pool.c_str(), isp.c_str(),
               seen ? std::to_string(state.max_smtp_out).c_str() : "- (new)",
-              std::string(to_string(tier)).c_str(),
-              tier_override ? tier_override->source.c_str() : "configuration", range.cap,
+              std::string(to_string(tier)).c_str(), choice.source.c_str(), range.cap,
               seen ? std::string(to_string(state.phase)).c_str() : "new");
   std::printf("override: %s\n", override_text.empty() ? "none" : override_text.c_str());
   for (const auto& [vmta, text] : vmtas.items()) {
@@ -553,6 +619,40 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
   std::printf("last decision: %s\n", last ? decision_line(last->decision).c_str() : "none");
   std::printf("next: %s\n", next.c_str());
   return 0;
+}
+
+int run_ack(const GlobalOptions& global, const std::string& pool, const std::string& isp) {
+  Expected<Setup> setup = load_setup(global);
+  if (!setup) return fail(setup.error().message);
+  Expected<state::WriterLock> lock = state::WriterLock::acquire(setup->config.database);
+  if (!lock) return fail(lock.error().message);
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      state::SqliteStore::open(setup->config.database);
+  if (!store) return fail(store.error().message);
+  Expected<std::vector<PairState>> states = (*store)->load_pairs();
+  if (!states) return fail(states.error().message);
+  for (PairState state : *states) {
+    if (state.pool != pool || state.isp != isp) continue;
+    if (state.phase != Phase::no_effect) {
+      return fail(pool + "/" + isp + " is not in the no-effect phase (it is " +
+                  std::string(to_string(state.phase)) + "): nothing to acknowledge");
+    }
+    const char* user = std::getenv("SUDO_USER");
+    if (user == nullptr) user = std::getenv("USER");
+    Decision d = make_decision(state, setup->now, Rule::ack, state.max_smtp_out, Phase::steady,
+                               SignalFigures{},
+                               std::string("acknowledged by ") + (user ? user : "an operator") +
+                                   ": the no-effect phase ends; the policy resumes from " +
+                                   std::to_string(state.max_smtp_out));
+    state.phase = Phase::steady;
+    state.no_effect_cuts = 0;
+    if (Status s = (*store)->commit_pairs({state}, {{d, true, "no fragment change"}}); !s) {
+      return fail(s.error().message);
+    }
+    std::printf("%s\n", decision_line(d).c_str());
+    return 0;
+  }
+  return fail(pool + "/" + isp + " has no state yet (see sluice status)");
 }
 
 int run_history(const GlobalOptions& global, const HistoryArgs& args) {
@@ -652,6 +752,10 @@ int run_check(const GlobalOptions& global) {
   }
   if (::access(c.pmta_command.c_str(), X_OK) != 0) {
     problems.push_back("pmta command " + c.pmta_command + " is missing or not executable");
+  }
+  if (c.reputation && ::access(c.reputation->command.front().c_str(), X_OK) != 0) {
+    problems.push_back("reputation command " + c.reputation->command.front() +
+                       " is missing or not executable");
   }
   const std::string db_dir = c.database.substr(0, c.database.rfind('/'));
   if (::access(db_dir.empty() ? "/" : db_dir.c_str(), W_OK) != 0) {

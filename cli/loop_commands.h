@@ -20,6 +20,8 @@ int run_status(const GlobalOptions& global);
 int run_history(const GlobalOptions& global, const HistoryArgs& args);
 // One pair: its values and cap, the last 24 h by class and IP, the last decision, what would
 // move it next, and the override in force.
+// Ends a pair's no-effect phase: a person has looked at what the ISP objects to.
+int run_ack(const GlobalOptions& global, const std::string& pool, const std::string& isp);
 int run_explain(const GlobalOptions& global, const std::string& pool, const std::string& isp);
 int run_check(const GlobalOptions& global);
 int run_init(const GlobalOptions& global);

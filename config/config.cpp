@@ -80,7 +80,7 @@ class Reader : public detail::TomlReader {
   Config read(const toml::table& root) const {
     Config config;
     config.source = source_;
-    only_keys(root, {"pmta", "state", "pool", "isp", "reader", "run", "policy"}, "");
+    only_keys(root, {"pmta", "state", "pool", "isp", "reader", "run", "policy", "reputation"}, "");
     if (const toml::table* pmta = table(root, "pmta")) {
       only_keys(*pmta, {"command", "accounting", "fragments", "config", "timeout_seconds"},
                 "[pmta]");
@@ -127,6 +127,9 @@ class Reader : public detail::TomlReader {
         config.dry_run = node->as_boolean()->get();
       }
     }
+    if (const toml::table* reputation = table(root, "reputation")) {
+      config.reputation = read_reputation(*reputation);
+    }
     // Before the pools: each pool's table is checked on top of this one.
     if (const toml::table* policy = table(root, "policy")) {
       config.policy = read_policy(*policy, Scope{"", "[policy]"}, PolicyTable{});
@@ -134,6 +137,37 @@ class Reader : public detail::TomlReader {
     read_pools(root, config);
     read_isps(root, config);
     return config;
+  }
+
+  ReputationTable read_reputation(const toml::table& t) const {
+    only_keys(t, {"command", "interval_minutes"}, "[reputation]");
+    ReputationTable reputation;
+    const toml::node* node = t.get("command");
+    if (node == nullptr) fail(&t, "[reputation] needs 'command'");
+    const toml::array* array = node->as_array();
+    if (array == nullptr || array->empty()) {
+      fail(node,
+           "[reputation] 'command' must be an array of strings, the program's absolute path "
+           "first, not " +
+               rendered(*node));
+    }
+    for (const toml::node& item : *array) {
+      // An argument vector cannot carry a NUL: execve would cut the argument short.
+      if (!item.is_string() || item.as_string()->get().find('\0') != std::string::npos) {
+        fail(&item,
+             "[reputation] 'command' must hold only strings without NUL, not " + rendered(item));
+      }
+      reputation.command.push_back(item.as_string()->get());
+    }
+    const std::string& program = reputation.command.front();
+    if (program.empty() || program.front() != '/') {
+      fail(node,
+           "[reputation] 'command' must start with an absolute path, not '" + shown(program) + "'");
+    }
+    if (auto v = integer(t, "interval_minutes", Scope{"", "[reputation]"}, 1, 10080)) {
+      reputation.interval_minutes = *v;
+    }
+    return reputation;
   }
 
   // `base` is what the table goes on top of ([policy] for a pool), for the checks between keys.

@@ -83,6 +83,13 @@ struct PoolTable {
   std::int64_t line = 0;
 };
 
+// [reputation]: a command that prints each pool's tier at an ISP, run through the same runner as
+// pmta (never a shell).
+struct ReputationTable {
+  std::vector<std::string> command;    // the argument vector; the first an absolute path
+  std::int64_t interval_minutes = 60;  // 1..10080: between two runs, the last tiers are used
+};
+
 struct Config {
   std::string source;  // the file it was read from; empty for the built-in defaults
   std::string pmta_command = "/usr/sbin/pmta";
@@ -98,6 +105,7 @@ struct Config {
   PolicyTable policy;  // [policy]
   std::vector<PoolTable> pools;
   std::vector<IspTable> isps;
+  std::optional<ReputationTable> reputation;  // nullopt: no reputation command
 };
 
 struct LoadResult {

@@ -44,6 +44,21 @@ std::string inherit_fragment(const FragmentKey& key, UnixSeconds now) {
 
 }  // namespace
 
+TierChoice choose_tier(const ManagedPair& pair, const Overrides& overrides,
+                       const std::map<PairKey, Tier>& reputation) {
+  if (const TierOverride* o = overrides.tier_for(pair.pool, pair.isp)) return {o->tier, o->source};
+  if (auto found = reputation.find({pair.pool, pair.isp}); found != reputation.end()) {
+    return {found->second, "reputation command"};
+  }
+  return {pair.tier, "configuration"};
+}
+
+std::map<PairKey, Tier> tiers_by_pair(const std::vector<ReputationTier>& tiers) {
+  std::map<PairKey, Tier> out;
+  for (const ReputationTier& t : tiers) out[{t.pool, t.isp}] = t.tier;
+  return out;
+}
+
 Controller::Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
                        OverrideSource& overrides, CommandRunner& runner, const Clock& clock,
                        std::shared_ptr<const IspCatalog> catalog,
@@ -132,7 +147,10 @@ VmtaRemedy diagnose_vmta(const Decision& base, const VmtaSetting* before, bool a
                          const SignalFigures& ip, int pool_value, const PolicyParams& policy,
                          UnixSeconds now) {
   VmtaRemedy r;
-  if (before != nullptr) r.setting = *before;
+  if (before != nullptr) {
+    r.setting = *before;
+    if (ip.throttle > 0) r.setting->last_throttle_at = now;
+  }
   const double rate = ip.throttle_rate();
   const UnixSeconds verify = ip.dominant_throttle_class() == DeferralClass::reputation
                                  ? policy.verify_reputation_seconds
@@ -146,7 +164,8 @@ VmtaRemedy diagnose_vmta(const Decision& base, const VmtaSetting* before, bool a
     d.trigger = ip.dominant_throttle_class();
     d.reason = "VMTA " + base.vmta + ": " + why;
     r.decision = d;
-    r.setting = VmtaSetting{base.pool, base.isp, base.vmta, value, now, true, now + verify};
+    r.setting = VmtaSetting{base.pool, base.isp, base.vmta,    value,
+                            now,       true,     now + verify, ip.throttle > 0 ? now : 0};
   };
   if (before == nullptr) {
     if (!affected) return r;
@@ -174,7 +193,8 @@ VmtaRemedy diagnose_vmta(const Decision& base, const VmtaSetting* before, bool a
     }
     return r;
   }
-  if (ip.throttle > 0 || now < before->since + policy.vmta_recovery_seconds) return r;
+  const UnixSeconds quiet_since = std::max(before->since, before->last_throttle_at);
+  if (ip.throttle > 0 || now < quiet_since + policy.vmta_recovery_seconds) return r;
   const int step = std::max(1, (pool_value - value + 1) / 2);
   if (value + step >= pool_value) {
     change(Rule::raise, pool_value, "clean since its last change: back to the pool's value");
@@ -313,6 +333,27 @@ Expected<Overrides> Controller::current_overrides(CycleReport& report,
   return std::move(*again.overrides);
 }
 
+Expected<std::map<PairKey, Tier>> Controller::current_reputation(
+    CycleReport& report, std::optional<ReputationRun>& run) {
+  if (reputation_ == nullptr) return std::map<PairKey, Tier>{};
+  Expected<KnownReputation> known = store_.load_reputation();
+  if (!known) return known.error();
+  const UnixSeconds now = report.now;
+  // A clock behind the last run (a replay with --now) reads again rather than waiting.
+  const bool due = known->last_run == 0 || now < known->last_run ||
+                   now - known->last_run >= reputation_interval_;
+  if (!due) return tiers_by_pair(known->tiers);
+  run = ReputationRun{now, std::nullopt};
+  Expected<ReputationRead> read = reputation_->read();
+  if (!read) {
+    report.reputation_error = read.error().message;
+    return tiers_by_pair(known->tiers);
+  }
+  report.reputation_warnings = std::move(read->warnings);
+  run->tiers = std::move(read->tiers);
+  return tiers_by_pair(*run->tiers);
+}
+
 Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
   Expected<std::vector<FileCheckpoint>> checkpoints = store_.load_checkpoints();
   if (!checkpoints) return checkpoints.error();
@@ -334,6 +375,8 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
   if (!in_force) return in_force.error();
   report.overrides = std::move(*in_force);
   const Overrides& overrides = report.overrides;
+  Expected<std::map<PairKey, Tier>> reputation = current_reputation(report, manual.reputation);
+  if (!reputation) return reputation.error();
 
   report.read = std::move(input.stats);
   manual.ip_vmtas = input.ip_vmtas;
@@ -377,9 +420,8 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
       if (!read_fragment) return read_fragment.error();
       current = std::move(*read_fragment);
     }
-    // The tier is an input, a person's [[tier]] before the pool's: a drop lowers the cap at once.
-    const TierOverride* tier_override = overrides.tier_for(pair.pool, pair.isp);
-    const Tier tier = tier_override ? tier_override->tier : pair.tier;
+    // The tier is an input: a drop lowers the cap and the value at once, a rise only the cap.
+    const Tier tier = choose_tier(pair, overrides, *reputation).tier;
     PairState state = plan.stored ? *plan.stored
                                   : initial_state(pair.pool, pair.isp, tier,
                                                   current ? fragment_max_smtp_out(*current)

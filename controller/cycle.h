@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/estimator.h"
 #include "controller/isp_catalog.h"
 #include "controller/overrides.h"
 #include "controller/policy.h"
@@ -50,6 +51,9 @@ struct CycleReport {
   ReadStats read;
   Overrides overrides;         // in force this cycle
   std::string override_error;  // the file is broken: the last valid overrides stay in force
+  // The reputation command failed: the last known tiers stay in force.
+  std::string reputation_error;
+  std::vector<std::string> reputation_warnings;  // lines of its answer it ignored
   std::vector<Decision> decisions;
   std::vector<FragmentChange> changes;  // decisions that rewrite a fragment
   bool reloaded = false;
@@ -65,12 +69,31 @@ struct NewSignals {
   std::vector<IpVmta> ip_vmtas;  // the VMTA each new (pool, source IP) was seen with
 };
 
+// A pair's tier in force and where it comes from: the override file's [[tier]] (its source),
+// else the reputation command's last good answer, else the configuration.
+struct TierChoice {
+  Tier tier = Tier::medium;
+  std::string source;  // "configuration", "reputation command", or the [[tier]]'s source
+};
+TierChoice choose_tier(const ManagedPair& pair, const Overrides& overrides,
+                       const std::map<PairKey, Tier>& reputation);
+
+// The reputation tiers by pair.
+std::map<PairKey, Tier> tiers_by_pair(const std::vector<ReputationTier>& tiers);
+
 class Controller {
  public:
   Controller(AccountingSource& source, StateStore& store, FragmentStore& fragments,
              OverrideSource& overrides, CommandRunner& runner, const Clock& clock,
              std::shared_ptr<const IspCatalog> catalog, std::shared_ptr<const PoolMap> pool_map,
              std::vector<ManagedPair> pairs, LoopSettings settings);
+
+  // Tiers from `source` (nullptr: none), read again once `interval` has passed since its last
+  // run, failed or not; in between, the stored answer is used.
+  void set_reputation(ReputationSource* source, UnixSeconds interval) {
+    reputation_ = source;
+    reputation_interval_ = interval;
+  }
 
   Expected<CycleReport> run_cycle(CycleMode mode);
   // A cycle on signals aggregated elsewhere (a replay of history); the source is not read.
@@ -90,6 +113,10 @@ class Controller {
   // The overrides of this cycle: the file's, else the last valid ones. Sets `text` when the
   // file was valid (to be remembered), and the report's error when it was not.
   Expected<Overrides> current_overrides(CycleReport& report, std::optional<std::string>& text);
+  // The reputation tiers of this cycle. Sets `run` when the source was read, and the report's
+  // error when that failed.
+  Expected<std::map<PairKey, Tier>> current_reputation(CycleReport& report,
+                                                       std::optional<ReputationRun>& run);
   // The VMTA fragments overrides set, or set before and must hand back to the pool's value:
   // their changes go into the report; returns the settings once they are applied.
   Expected<std::vector<VmtaSetting>> plan_vmta_fragments(
@@ -107,6 +134,8 @@ class Controller {
   std::shared_ptr<const PoolMap> pool_map_;
   std::vector<ManagedPair> pairs_;
   LoopSettings settings_;
+  ReputationSource* reputation_ = nullptr;
+  UnixSeconds reputation_interval_ = 3600;
 };
 
 }  // namespace sluice

@@ -149,9 +149,10 @@ Outcome undo_ineffective_cuts(const PairState& state, const SignalFigures& w,
                                  "no throttle signals for a whole window: no-effect phase over");
     return out;
   }
-  if (value >= state.last_safe || now < state.last_change_at + policy.verify_connection_seconds) {
-    return out;
-  }
+  const UnixSeconds verify = state.verify_class == DeferralClass::reputation
+                                 ? policy.verify_reputation_seconds
+                                 : policy.verify_connection_seconds;
+  if (value >= state.last_safe || now < state.last_change_at + verify) return out;
   const int step = std::max(1, (state.last_safe - value + 1) / 2);
   next.max_smtp_out = std::min(state.last_safe, value + step);
   next.last_change_at = now;
@@ -326,6 +327,13 @@ IpDiagnosis diagnose_ips(const std::map<std::string, SignalFigures>& window_by_i
     if (f.attempts > 0) ips.emplace_back(ip, &f);
   }
   if (ips.size() < 2) return d;
+  // The minimum sample that guards the pool's first cut guards a VMTA's too.
+  std::uint64_t attempts = 0, refused = 0;
+  for (const auto& [ip, f] : ips) {
+    attempts += f->attempts;
+    refused += f->throttle_tq;
+  }
+  if (attempts < policy.min_attempts && refused < policy.min_tq_events) return d;
   std::stable_sort(ips.begin(), ips.end(), [](const auto& a, const auto& b) {
     return a.second->throttle_rate() > b.second->throttle_rate();
   });

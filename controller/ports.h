@@ -158,6 +158,38 @@ class OverrideSource {
   virtual OverrideRead parse(const std::string& text) = 0;
 };
 
+// A pool's reputation tier at an ISP, as the reputation command reports it.
+struct ReputationTier {
+  std::string pool;
+  std::string isp;
+  Tier tier = Tier::medium;
+  bool operator==(const ReputationTier&) const = default;
+};
+
+struct ReputationRead {
+  std::vector<ReputationTier> tiers;  // the whole answer: a pair left out has no reputation tier
+  std::vector<std::string> warnings;  // lines ignored (a pool or ISP not managed)
+};
+
+class ReputationSource {
+ public:
+  virtual ~ReputationSource() = default;
+  // A failed or malformed answer is an error, one line naming the source.
+  virtual Expected<ReputationRead> read() = 0;
+};
+
+// The reputation command's last good answer, and when it last ran, good or not.
+struct KnownReputation {
+  UnixSeconds last_run = 0;  // 0: never
+  std::vector<ReputationTier> tiers;
+};
+
+// A run of the reputation command in this cycle.
+struct ReputationRun {
+  UnixSeconds at = 0;
+  std::optional<std::vector<ReputationTier>> tiers;  // nullopt: it failed; the last ones stay
+};
+
 // What an override holds a VMTA's fragment at (absent: the VMTA inherits the pool's value).
 // What a VMTA's own fragment holds: set by an override, or by the per-IP diagnosis (deferrals
 // concentrated on that VMTA's IP), which then holds it until `hold_until` before its next step.
@@ -169,6 +201,7 @@ struct VmtaSetting {
   UnixSeconds since = 0;
   bool diagnosis = false;
   UnixSeconds hold_until = 0;
+  UnixSeconds last_throttle_at = 0;  // its IP's last throttle signal: recovery waits for quiet
   bool operator==(const VmtaSetting&) const = default;
 };
 
@@ -177,6 +210,7 @@ struct ManualCommit {
   std::optional<std::string> override_text;               // the override file, when it was valid
   std::optional<std::vector<VmtaSetting>> vmta_settings;  // the whole set, when it changed
   std::vector<IpVmta> ip_vmtas;                           // learned from this cycle's records
+  std::optional<ReputationRun> reputation;                // the reputation command ran
 };
 
 // Everything the loop remembers, in one database.
@@ -195,6 +229,7 @@ class StateStore : public SignalStore {
   virtual Expected<std::vector<IpVmta>> load_ip_vmtas() = 0;
   // The override file's text as of the last cycle that found it valid (nullopt: never).
   virtual Expected<std::optional<std::string>> last_override_text() = 0;
+  virtual Expected<KnownReputation> load_reputation() = 0;
   virtual Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) = 0;
 };
 

@@ -17,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr std::array<const char*, 7> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -137,6 +137,22 @@ constexpr std::array<const char*, 6> kMigrations = {
     ) WITHOUT ROWID;
     ALTER TABLE vmta_setting ADD COLUMN diagnosis INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE vmta_setting ADD COLUMN hold_until INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE vmta_setting ADD COLUMN last_throttle_at INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // The reputation command: the tiers of its last good answer, and its last run (good or not),
+    // which the interval between runs counts from.
+    R"sql(
+    CREATE TABLE reputation_tier (
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      tier TEXT NOT NULL,
+      read_at INTEGER NOT NULL,
+      PRIMARY KEY (pool, isp)
+    ) WITHOUT ROWID;
+    CREATE TABLE reputation_run (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      at INTEGER NOT NULL
+    );
     )sql",
 };
 
@@ -408,8 +424,8 @@ Status SqliteStore::write_manual(const ManualCommit& manual) {
   if (manual.vmta_settings) {
     if (Status s = exec("DELETE FROM vmta_setting"); !s) return s;
     Statement put(db_,
-                  "INSERT INTO vmta_setting (pool, isp, vmta, value, since, diagnosis, hold_until)"
-                  " VALUES (?, ?, ?, ?, ?, ?, ?)");
+                  "INSERT INTO vmta_setting (pool, isp, vmta, value, since, diagnosis, hold_until,"
+                  " last_throttle_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
     if (!put.ok()) return error("cannot store VMTA settings");
     for (const VmtaSetting& v : *manual.vmta_settings) {
       put.bind(1, v.pool);
@@ -419,9 +435,32 @@ Status SqliteStore::write_manual(const ManualCommit& manual) {
       put.bind(5, v.since);
       put.bind(6, std::int64_t{v.diagnosis ? 1 : 0});
       put.bind(7, v.hold_until);
+      put.bind(8, v.last_throttle_at);
       if (put.step() != SQLITE_DONE) {
         return error("cannot store the setting of VMTA " + v.vmta + " (" + v.pool + "/" + v.isp +
                      ")");
+      }
+      put.reset();
+    }
+  }
+  if (manual.reputation) {
+    Statement run(db_, "INSERT OR REPLACE INTO reputation_run (id, at) VALUES (1, ?)");
+    if (!run.ok()) return error("cannot store the reputation command's run");
+    run.bind(1, manual.reputation->at);
+    if (run.step() != SQLITE_DONE) return error("cannot store the reputation command's run");
+  }
+  if (manual.reputation && manual.reputation->tiers) {
+    if (Status s = exec("DELETE FROM reputation_tier"); !s) return s;
+    Statement put(db_,
+                  "INSERT INTO reputation_tier (pool, isp, tier, read_at) VALUES (?, ?, ?, ?)");
+    if (!put.ok()) return error("cannot store reputation tiers");
+    for (const ReputationTier& t : *manual.reputation->tiers) {
+      put.bind(1, t.pool);
+      put.bind(2, t.isp);
+      put.bind(3, std::string(to_string(t.tier)));
+      put.bind(4, manual.reputation->at);
+      if (put.step() != SQLITE_DONE) {
+        return error("cannot store the reputation tier of " + t.pool + "/" + t.isp);
       }
       put.reset();
     }
@@ -452,7 +491,8 @@ Expected<std::vector<IpVmta>> SqliteStore::load_ip_vmtas() {
 
 Expected<std::vector<VmtaSetting>> SqliteStore::load_vmta_settings() {
   Statement st(db_,
-               "SELECT pool, isp, vmta, value, since, diagnosis, hold_until FROM vmta_setting"
+               "SELECT pool, isp, vmta, value, since, diagnosis, hold_until, last_throttle_at"
+               " FROM vmta_setting"
                " ORDER BY pool, isp, vmta");
   if (!st.ok()) return error("cannot read VMTA settings");
   std::vector<VmtaSetting> out;
@@ -472,6 +512,30 @@ Expected<std::optional<std::string>> SqliteStore::last_override_text() {
   if (rc == SQLITE_ROW) return std::optional<std::string>(st.text(0));
   if (rc != SQLITE_DONE) return error("cannot read the stored override file");
   return std::optional<std::string>();
+}
+
+Expected<KnownReputation> SqliteStore::load_reputation() {
+  KnownReputation known;
+  Statement run(db_, "SELECT at FROM reputation_run WHERE id = 1");
+  if (!run.ok()) return error("cannot read the reputation command's last run");
+  const int rc = run.step();
+  if (rc == SQLITE_ROW) known.last_run = run.integer(0);
+  if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+    return error("cannot read the reputation command's last run");
+  }
+  Statement st(db_, "SELECT pool, isp, tier FROM reputation_tier ORDER BY pool, isp");
+  if (!st.ok()) return error("cannot read reputation tiers");
+  int step;
+  while ((step = st.step()) == SQLITE_ROW) {
+    const std::optional<Tier> tier = parse_tier(st.text(2));
+    if (!tier) {
+      return Error{path_ + ": the reputation tier of " + st.text(0) + "/" + st.text(1) +
+                   " is unknown: '" + st.text(2) + "'"};
+    }
+    known.tiers.push_back(ReputationTier{st.text(0), st.text(1), *tier});
+  }
+  if (step != SQLITE_DONE) return error("cannot read reputation tiers");
+  return known;
 }
 
 Status SqliteStore::write_read(const std::vector<FileCheckpoint>& checkpoints,

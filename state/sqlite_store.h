@@ -45,6 +45,8 @@ class SqliteStore : public StateStore {
   Status commit_pairs(const std::vector<PairState>& pairs,
                       const std::vector<DecisionRecord>& decisions);
   Expected<std::optional<std::string>> last_override_text() override;
+  // The tiers ordered by pool, then ISP.
+  Expected<KnownReputation> load_reputation() override;
   // Ordered by time, then by insertion; `since` is inclusive.
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override;
 

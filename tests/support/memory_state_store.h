@@ -72,6 +72,10 @@ class MemoryStateStore : public StateStore {
     write_read(checkpoints, buckets);
     if (manual.override_text) override_text_ = manual.override_text;
     if (manual.vmta_settings) vmta_settings_ = *manual.vmta_settings;
+    if (manual.reputation) {
+      reputation_.last_run = manual.reputation->at;
+      if (manual.reputation->tiers) reputation_.tiers = *manual.reputation->tiers;
+    }
     for (const IpVmta& v : manual.ip_vmtas) {
       std::erase_if(ip_vmtas_, [&](const IpVmta& o) {
         return o.pool == v.pool && o.source_ip == v.source_ip;
@@ -88,6 +92,7 @@ class MemoryStateStore : public StateStore {
   Expected<std::vector<VmtaSetting>> load_vmta_settings() override { return vmta_settings_; }
   Expected<std::vector<IpVmta>> load_ip_vmtas() override { return ip_vmtas_; }
   Expected<std::optional<std::string>> last_override_text() override { return override_text_; }
+  Expected<KnownReputation> load_reputation() override { return reputation_; }
 
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override {
     std::vector<DecisionRecord> out;
@@ -142,6 +147,7 @@ class MemoryStateStore : public StateStore {
   std::vector<VmtaSetting> vmta_settings_;
   std::vector<IpVmta> ip_vmtas_;
   std::optional<std::string> override_text_;
+  KnownReputation reputation_;
   std::optional<std::string> failure_;
   int revision_ = 0;
   int cycles_committed_ = 0;

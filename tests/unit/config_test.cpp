@@ -793,5 +793,83 @@ TEST_F(ConfigFile, ErrorsNameThePath) {
   EXPECT_EQ(result.error, missing + ": cannot be read");
 }
 
+// --- [reputation] ---
+
+TEST(Config, ReputationIsOffUnlessConfigured) {
+  const LoadResult result = load_string(kSample, "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  EXPECT_FALSE(result.config->reputation.has_value());
+}
+
+TEST(Config, ReputationCommandAndInterval) {
+  LoadResult result = load_string(R"([reputation]
+command = ["/usr/local/bin/rep", "--format", "jsonl"]
+)",
+                                  "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  ASSERT_TRUE(result.config->reputation.has_value());
+  EXPECT_THAT(result.config->reputation->command,
+              ElementsAre("/usr/local/bin/rep", "--format", "jsonl"));
+  EXPECT_EQ(result.config->reputation->interval_minutes, 60);
+
+  for (const std::int64_t minutes : {1, 10080}) {
+    result = load_string(
+        "[reputation]\ncommand = [\"/rep\"]\ninterval_minutes = " + std::to_string(minutes) + "\n",
+        "sluice.toml");
+    ASSERT_TRUE(result.config.has_value()) << result.error;
+    EXPECT_THAT(result.config->reputation->command, ElementsAre("/rep"));
+    EXPECT_EQ(result.config->reputation->interval_minutes, minutes);
+  }
+}
+
+TEST(Config, ExampleReputationTableLoadsUncommentedWithTheDefaultInterval) {
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/sluice.toml");
+  std::string line;
+  std::string table;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# [reputation]") inside = true;
+    if (!inside) continue;
+    if (line.empty()) break;
+    table += line.substr(2) + "\n";
+  }
+  const LoadResult uncommented = load_string(table, "reputation");
+  ASSERT_TRUE(uncommented.config.has_value()) << uncommented.error << "\n" << table;
+  ASSERT_TRUE(uncommented.config->reputation.has_value()) << table;
+  EXPECT_EQ(uncommented.config->reputation->interval_minutes, 60);
+}
+
+TEST(ConfigErrors, ReputationValues) {
+  EXPECT_EQ(error_of("[reputation]\ninterval_minutes = 5\n"),
+            "sluice.toml:1: [reputation] needs 'command'");
+  EXPECT_EQ(error_of("[reputation]\ncommand = []\n"),
+            "sluice.toml:2: [reputation] 'command' must be an array of strings, the program's "
+            "absolute path first, not []");
+  EXPECT_EQ(error_of("[reputation]\ncommand = \"/usr/local/bin/rep --all\"\n"),
+            "sluice.toml:2: [reputation] 'command' must be an array of strings, the program's "
+            "absolute path first, not '/usr/local/bin/rep --all'");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"rep\", \"--all\"]\n"),
+            "sluice.toml:2: [reputation] 'command' must start with an absolute path, not 'rep'");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"\"]\n"),
+            "sluice.toml:2: [reputation] 'command' must start with an absolute path, not ''");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\n  \"/rep\",\n  3,\n]\n"),
+            "sluice.toml:4: [reputation] 'command' must hold only strings without NUL, not 3");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\", \"a\\u0000b\"]\n"),
+            "sluice.toml:2: [reputation] 'command' must hold only strings without NUL, not "
+            "'a\\x00b'");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\"]\ninterval_minutes = 0\n"),
+            "sluice.toml:3: [reputation] 'interval_minutes' must be an integer from 1 to 10080, "
+            "not 0");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\"]\ninterval_minutes = 10081\n"),
+            "sluice.toml:3: [reputation] 'interval_minutes' must be an integer from 1 to 10080, "
+            "not 10081");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\"]\ninterval_minutes = \"1h\"\n"),
+            "sluice.toml:3: [reputation] 'interval_minutes' must be an integer from 1 to 10080, "
+            "not '1h'");
+  EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\"]\ntimeout_seconds = 5\n"),
+            "sluice.toml:3: unknown key 'timeout_seconds' in [reputation]");
+  EXPECT_EQ(error_of("reputation = \"/rep\"\n"), "sluice.toml:1: 'reputation' must be a table");
+}
+
 }  // namespace
 }  // namespace sluice::config

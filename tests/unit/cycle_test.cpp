@@ -56,6 +56,7 @@ class ScriptedSource : public AccountingSource {
     std::string rcpt;
     std::string diag;
     std::string source_ip;
+    std::string vmta;  // empty: "ip-1"
   };
 
   void append(Line line) { lines_.push_back(std::move(line)); }
@@ -75,7 +76,7 @@ class ScriptedSource : public AccountingSource {
       r.time_logged = l.at;
       r.rcpt = l.rcpt;
       r.dsn_diag = l.diag;
-      r.vmta = "ip-1";
+      r.vmta = l.vmta.empty() ? "ip-1" : l.vmta;
       r.vmta_pool = kPool;
       r.source_ip = l.source_ip;
       sink.on_record(r);
@@ -980,6 +981,449 @@ TEST_F(CycleTest, ADryRunShowsThePinWithoutWritingIt) {
   ASSERT_THAT(store_.decisions(), SizeIs(1));
   EXPECT_FALSE(store_.decisions()[0].applied);
   EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reputation tiers from a command.
+
+// Hands out scripted answers in order and counts the reads.
+class ScriptedReputation : public ReputationSource {
+ public:
+  void answer(Expected<ReputationRead> next) { answers_.push_back(std::move(next)); }
+  void answer(std::vector<ReputationTier> tiers) { answer(ReputationRead{std::move(tiers), {}}); }
+
+  Expected<ReputationRead> read() override {
+    ++reads;
+    if (answers_.empty()) {
+      ADD_FAILURE() << "an unscripted reputation read";
+      return Error{"unscripted"};
+    }
+    Expected<ReputationRead> next = answers_.front();
+    answers_.pop_front();
+    return next;
+  }
+
+  int reads = 0;
+
+ private:
+  std::deque<Expected<ReputationRead>> answers_;
+};
+
+class CycleReputationTest : public CycleTest {
+ protected:
+  static constexpr UnixSeconds kInterval = 3600;
+
+  Expected<CycleReport> cycle_with_reputation(CycleMode mode = CycleMode::apply) {
+    if (pairs_.empty()) manage("gmail", Tier::high);
+    Controller controller(source_, store_, fragments_, overrides_, runner_, clock_,
+                          IspCatalog::builtin(), std::make_shared<PoolMap>(), pairs_,
+                          LoopSettings{});
+    controller.set_reputation(&reputation_, kInterval);
+    return controller.run_cycle(mode);
+  }
+
+  ScriptedReputation reputation_;
+};
+
+TEST_F(CycleReputationTest, ATierDropLowersTheCapAndTheValueAtOnce) {
+  existing("gmail", 8);  // tier high: cap 10
+  reputation_.answer({{kPool, "gmail", Tier::medium}});
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle_with_reputation();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(reputation_.reads, 1);
+  EXPECT_EQ(report->reputation_error, "");
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::tier_cap);
+  EXPECT_EQ(report->decisions[0].new_value, 5);  // gmail medium: 3-5
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 5);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+  // Remembered with the cycle.
+  const KnownReputation known = store_.load_reputation().value();
+  EXPECT_EQ(known.last_run, kT0);
+  EXPECT_THAT(known.tiers, ElementsAre(ReputationTier{kPool, "gmail", Tier::medium}));
+}
+
+TEST_F(CycleReputationTest, ATierRiseLiftsOnlyTheCap) {
+  manage("gmail", Tier::low);  // cap 2
+  existing("gmail", 2);
+  reputation_.answer({{kPool, "gmail", Tier::high}});
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle_with_reputation();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::high);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 2);  // the weekly raise takes it on
+}
+
+TEST_F(CycleReputationTest, TheCommandRunsOncePerIntervalAndItsTiersHoldInBetween) {
+  existing("gmail", 8);
+  reputation_.answer({{kPool, "gmail", Tier::medium}});
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle_with_reputation());
+  ASSERT_EQ(value_in(fragments_.get(kPool, "gmail")), 5);
+
+  // Within the interval: no run, the stored tier holds.
+  clock_.set(kT0 + kInterval - 1);
+  Expected<CycleReport> between = cycle_with_reputation();
+  ASSERT_TRUE(between) << between.error().message;
+  EXPECT_EQ(reputation_.reads, 1);
+  EXPECT_THAT(between->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+
+  // Once it has passed, a run; a pair the answer leaves out is back at its configured tier,
+  // and the value stays until the weekly raise.
+  clock_.set(kT0 + kInterval);
+  reputation_.answer(std::vector<ReputationTier>{});
+  Expected<CycleReport> next = cycle_with_reputation();
+  ASSERT_TRUE(next) << next.error().message;
+  EXPECT_EQ(reputation_.reads, 2);
+  EXPECT_THAT(next->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::high);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 5);
+  EXPECT_EQ(store_.load_reputation()->last_run, kT0 + kInterval);
+  EXPECT_THAT(store_.load_reputation()->tiers, IsEmpty());
+}
+
+TEST_F(CycleReputationTest, AFailedRunKeepsTheLastKnownTiersAndReportsTheError) {
+  existing("gmail", 8);
+  reputation_.answer({{kPool, "gmail", Tier::medium}});
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle_with_reputation());
+
+  clock_.set(kT0 + kInterval);
+  reputation_.answer(
+      Error{"reputation command /usr/local/bin/rep: line 3: tier 'great' is not "
+            "high, medium, low or warming"});
+  Expected<CycleReport> failed = cycle_with_reputation();
+  ASSERT_TRUE(failed) << failed.error().message;
+  EXPECT_EQ(failed->reputation_error,
+            "reputation command /usr/local/bin/rep: line 3: tier 'great' is not high, medium, "
+            "low or warming");
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+  const KnownReputation known = store_.load_reputation().value();
+  EXPECT_EQ(known.last_run, kT0 + kInterval);
+  EXPECT_THAT(known.tiers, ElementsAre(ReputationTier{kPool, "gmail", Tier::medium}));
+
+  // A failed run also waits an interval: a hanging command does not slow every cycle.
+  clock_.set(kT0 + 2 * kInterval - 1);
+  Expected<CycleReport> waiting = cycle_with_reputation();
+  ASSERT_TRUE(waiting) << waiting.error().message;
+  EXPECT_EQ(reputation_.reads, 2);
+  EXPECT_EQ(waiting->reputation_error, "");
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+}
+
+TEST_F(CycleReputationTest, AFailedFirstRunLeavesTheConfiguredTier) {
+  existing("gmail", 8);
+  reputation_.answer(Error{"reputation command /usr/local/bin/rep failed (exit 1)"});
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle_with_reputation();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->reputation_error, "reputation command /usr/local/bin/rep failed (exit 1)");
+  EXPECT_THAT(report->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::high);
+  EXPECT_EQ(store_.load_reputation()->last_run, kT0);
+}
+
+TEST_F(CycleReputationTest, TheOverrideFilesTierWinsOverTheReputationCommand) {
+  existing("gmail", 8);  // configured high: cap 10
+  Overrides o;
+  o.tiers.push_back(TierOverride{kPool, "gmail", Tier::medium, "postmaster tools", 9});
+  overrides_.set(o);
+  reputation_.answer(ReputationRead{{{kPool, "gmail", Tier::low}, {kPool, "yahoo", Tier::low}},
+                                    {"reputation command /rep: line 2: ignored"}});
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle_with_reputation();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->reputation_warnings, ElementsAre("reputation command /rep: line 2: ignored"));
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].new_value, 5);  // medium's cap, not low's 2
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+}
+
+TEST_F(CycleReputationTest, APlanReadsButRemembersNothingAndADryRunRemembers) {
+  existing("gmail", 8);
+  reputation_.answer({{kPool, "gmail", Tier::low}});
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> plan = cycle_with_reputation(CycleMode::plan);
+  ASSERT_TRUE(plan) << plan.error().message;
+  ASSERT_THAT(plan->decisions, SizeIs(1));
+  EXPECT_EQ(plan->decisions[0].new_value, 2);
+  EXPECT_EQ(store_.load_reputation()->last_run, 0);
+  EXPECT_EQ(store_.revision(), 0);
+
+  reputation_.answer({{kPool, "gmail", Tier::low}});
+  Expected<CycleReport> dry = cycle_with_reputation(CycleMode::dry_run);
+  ASSERT_TRUE(dry) << dry.error().message;
+  EXPECT_EQ(reputation_.reads, 2);
+  EXPECT_EQ(store_.load_reputation()->last_run, kT0);
+  EXPECT_THAT(store_.load_reputation()->tiers,
+              ElementsAre(ReputationTier{kPool, "gmail", Tier::low}));
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 8);
+}
+
+TEST_F(CycleReputationTest, WithoutASourceStoredTiersAreNotUsed) {
+  existing("gmail", 8);
+  reputation_.answer({{kPool, "gmail", Tier::low}});
+  FORBID_CALL(runner_, run(_, _));
+  ASSERT_TRUE(cycle_with_reputation(CycleMode::dry_run));
+
+  // [reputation] removed from the configuration: the configured tier again.
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::high);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-IP diagnosis: deferrals concentrated on one IP give that IP's VMTA its own value.
+
+constexpr UnixSeconds kHour = 3600;
+
+class CycleVmtaDiagnosis : public CycleTest {
+ protected:
+  static constexpr const char* kBadIp = "203.0.113.1";
+  static constexpr const char* kBadVmta = "gmail-ip-1";
+  const FragmentKey kBadKey{kPool, "gmail", kBadVmta};
+
+  // From source IP 203.0.113.`n` (VMTA gmail-ip-`n`) to gmail.com: `delivered` deliveries and
+  // `deferred` 421 throttle deferrals, spread evenly over [from, to).
+  void ip_traffic(int n, int delivered, int deferred, UnixSeconds from, UnixSeconds to) {
+    const int total = delivered + deferred;
+    for (int i = 0; i < total; ++i) {
+      ScriptedSource::Line l;
+      l.at = from + ((to - from) * i) / total;
+      l.rcpt = "ip" + std::to_string(n) + "-user" + std::to_string(i) + "@gmail.com";
+      l.source_ip = "203.0.113." + std::to_string(n);
+      l.vmta = "gmail-ip-" + std::to_string(n);
+      if ((i + 1) * deferred / total != i * deferred / total) {
+        l.type = RecordType::deferred;
+        l.diag = kGmailThrottle;
+      }
+      source_.append(std::move(l));
+    }
+  }
+
+  // The first IP of four: `delivered` and `deferred`; the three others 100 clean deliveries.
+  void one_bad_ip(int delivered, int deferred, UnixSeconds from, UnixSeconds to) {
+    ip_traffic(1, delivered, deferred, from, to);
+    for (int n = 2; n <= 4; ++n) ip_traffic(n, 100, 0, from, to);
+  }
+
+  // The pool at 8; gmail-ip-1 cut to 4 at kT0 for 30 of 130 attempts throttled (23%: 50%).
+  void first_cut() {
+    existing("gmail", 8);
+    one_bad_ip(100, 30, kT0 - 20 * kMinute, kT0);
+    script({config_ok(), reloaded()});
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    ASSERT_EQ(value_in(fragments_.get(kBadKey)), 4);
+  }
+
+  // A cycle at `t` that must change nothing.
+  void no_change_at(UnixSeconds t) {
+    clock_.set(t);
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->decisions, IsEmpty()) << report->decisions[0].reason;
+    EXPECT_THAT(report->changes, IsEmpty());
+  }
+
+  // A cycle at `t` after 20 clean minutes on every IP; returns its only decision.
+  std::optional<Decision> clean_cycle_at(UnixSeconds t) {
+    clock_.set(t);
+    one_bad_ip(100, 0, t - 20 * kMinute, t);
+    script({config_ok(), reloaded()});
+    Expected<CycleReport> report = cycle();
+    EXPECT_TRUE(report) << report.error().message;
+    if (!report || report->decisions.size() != 1) {
+      ADD_FAILURE() << "expected one decision";
+      return std::nullopt;
+    }
+    EXPECT_THAT(report->changes, SizeIs(1));
+    return report->decisions[0];
+  }
+};
+
+TEST_F(CycleVmtaDiagnosis, OneThrottledIpOfFourGetsItsOwnValueAndThePoolKeepsIts) {
+  existing("gmail", 8);
+  const std::optional<std::string> pool_fragment = fragments_.get(kPool, "gmail");
+  // 30 of 430 attempts (7%): the pool alone would be cut by 30%; all 30 are on one IP.
+  one_bad_ip(100, 30, kT0 - 20 * kMinute, kT0);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(calls_, (std::vector<Argv>{kTestConfig, kReload}));
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  const Decision& d = report->decisions[0];
+  EXPECT_EQ(d.vmta, kBadVmta);
+  EXPECT_EQ(d.rule, Rule::severe_cut);  // 23% on its IP: the larger cut of the pool's value
+  EXPECT_EQ(d.old_value, 8);
+  EXPECT_EQ(d.new_value, 4);
+  EXPECT_EQ(d.trigger, DeferralClass::connection);
+  EXPECT_EQ(d.figures.attempts, 130u);
+  EXPECT_EQ(d.figures.throttle, 30u);
+  EXPECT_THAT(d.reason, HasSubstr("the pool keeps 8"));
+  ASSERT_THAT(report->changes, SizeIs(1));
+  EXPECT_EQ(report->changes[0].path, "/etc/pmta/sluice/high-rep-pool/gmail/gmail-ip-1.conf");
+  EXPECT_FALSE(report->changes[0].before);
+
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 4);
+  EXPECT_THAT(*fragments_.get(kBadKey), HasSubstr("\nbackoff-max-smtp-out 2\n"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), pool_fragment);
+  for (const char* other : {"gmail-ip-2", "gmail-ip-3", "gmail-ip-4"}) {
+    EXPECT_FALSE(fragments_.get(FragmentKey{kPool, "gmail", other})) << other;
+  }
+  const std::optional<PairState> pool = store_.pair(kPool, "gmail");
+  ASSERT_TRUE(pool);
+  EXPECT_EQ(pool->max_smtp_out, 8);
+  EXPECT_EQ(pool->phase, Phase::steady);
+  EXPECT_EQ(store_.vmta_settings(), (std::vector<VmtaSetting>{{kPool, "gmail", kBadVmta, 4, kT0,
+                                                               true, kT0 + 30 * kMinute, kT0}}));
+  ASSERT_THAT(store_.decisions(), SizeIs(1));
+  EXPECT_EQ(store_.decisions()[0].decision.vmta, kBadVmta);
+  EXPECT_TRUE(store_.decisions()[0].applied);
+
+  // The mapping was learned from the records' vmta column.
+  Expected<std::vector<IpVmta>> learned = store_.load_ip_vmtas();
+  ASSERT_TRUE(learned);
+  EXPECT_THAT(*learned, ::testing::Contains(IpVmta{kPool, kBadIp, kBadVmta}));
+}
+
+TEST_F(CycleVmtaDiagnosis, StillThrottledAfterItsHoldItIsCutAgainSized) {
+  first_cut();
+  // Inside its verification window: held, however throttled.
+  one_bad_ip(50, 10, kT0, kT0 + 10 * kMinute);
+  no_change_at(kT0 + 10 * kMinute);
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 4);
+
+  // Since the cut: 30 of 180 attempts throttled (16.7%): floor(4 x 0.833) is 3.
+  const std::optional<std::string> pool_fragment = fragments_.get(kPool, "gmail");
+  one_bad_ip(100, 20, kT0 + 10 * kMinute, kT0 + 30 * kMinute);
+  clock_.set(kT0 + 30 * kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].vmta, kBadVmta);
+  EXPECT_EQ(report->decisions[0].rule, Rule::cut);
+  EXPECT_EQ(report->decisions[0].old_value, 4);
+  EXPECT_EQ(report->decisions[0].new_value, 3);
+  EXPECT_EQ(report->decisions[0].figures.attempts, 180u);
+  EXPECT_THAT(report->decisions[0].reason, HasSubstr("still throttled"));
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 3);
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), pool_fragment);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  EXPECT_EQ(store_.vmta_settings(),
+            (std::vector<VmtaSetting>{{kPool, "gmail", kBadVmta, 3, kT0 + 30 * kMinute, true,
+                                       kT0 + 60 * kMinute, kT0 + 30 * kMinute}}));
+}
+
+TEST_F(CycleVmtaDiagnosis, CleanFor6HoursItStepsHalfWayBackToThePoolsValue) {
+  first_cut();
+  one_bad_ip(100, 0, kT0 + 6 * kHour - 25 * kMinute, kT0 + 6 * kHour - 5 * kMinute);
+  no_change_at(kT0 + 6 * kHour - 5 * kMinute);
+
+  const std::optional<Decision> up = clean_cycle_at(kT0 + 6 * kHour);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->vmta, kBadVmta);
+  EXPECT_EQ(up->rule, Rule::raise);
+  EXPECT_EQ(up->old_value, 4);
+  EXPECT_EQ(up->new_value, 6);  // half of the 4 back to 8
+  EXPECT_THAT(up->reason, HasSubstr("half way back to the pool's 8"));
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 6);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+  EXPECT_EQ(store_.vmta_settings(),
+            (std::vector<VmtaSetting>{
+                {kPool, "gmail", kBadVmta, 6, kT0 + 6 * kHour, true, kT0 + 6 * kHour + 1800}}));
+}
+
+TEST_F(CycleVmtaDiagnosis, ReachingThePoolsValueHandsItBackToThePool) {
+  first_cut();
+  const std::optional<Decision> to6 = clean_cycle_at(kT0 + 6 * kHour);
+  ASSERT_TRUE(to6);
+  EXPECT_EQ(to6->new_value, 6);
+  const std::optional<Decision> to7 = clean_cycle_at(kT0 + 12 * kHour);
+  ASSERT_TRUE(to7);
+  EXPECT_EQ(to7->new_value, 7);  // at least +1
+  ASSERT_THAT(store_.vmta_settings(), SizeIs(1));
+
+  const std::optional<Decision> back = clean_cycle_at(kT0 + 18 * kHour);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->vmta, kBadVmta);
+  EXPECT_EQ(back->rule, Rule::raise);
+  EXPECT_EQ(back->old_value, 7);
+  EXPECT_EQ(back->new_value, 8);
+  EXPECT_THAT(back->reason, HasSubstr("back to the pool's value"));
+  // The fragment stays (PowerMTA includes it) but sets nothing: the VMTA inherits the pool's.
+  const std::optional<std::string> fragment = fragments_.get(kBadKey);
+  ASSERT_TRUE(fragment);
+  EXPECT_EQ(value_in(fragment), std::nullopt);
+  EXPECT_THAT(*fragment, HasSubstr("inherits the pool's settings"));
+  EXPECT_THAT(*fragment, ::testing::Not(HasSubstr("max-smtp-out")));
+  EXPECT_THAT(*fragment, ::testing::Not(HasSubstr("max-connect-rate")));
+  std::string line;
+  for (std::size_t at = 0; at < fragment->size();) {
+    const std::size_t end = std::min(fragment->find('\n', at), fragment->size());
+    line = fragment->substr(at, end - at);
+    if (!line.empty()) {
+      EXPECT_EQ(line[0], '#') << line;
+    }
+    at = end + 1;
+  }
+  EXPECT_THAT(store_.vmta_settings(), IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+
+  // Handed back: later clean cycles leave it alone.
+  one_bad_ip(100, 0, kT0 + 24 * kHour - 20 * kMinute, kT0 + 24 * kHour);
+  no_change_at(kT0 + 24 * kHour);
+  EXPECT_EQ(fragments_.get(kBadKey), fragment);
+}
+
+TEST_F(CycleVmtaDiagnosis, ThrottleSignalsWithinThe6HoursDelayTheStepUp) {
+  first_cut();
+  // 3 hours after the cut its IP still sees some throttling (3 of 103, under the cut
+  // threshold: no further cut), then none.
+  one_bad_ip(100, 3, kT0 + 3 * kHour - 20 * kMinute, kT0 + 3 * kHour);
+  no_change_at(kT0 + 3 * kHour);
+  // Not clean for 6 hours at +6 h: the step waits until 6 clean hours after +3 h.
+  one_bad_ip(100, 0, kT0 + 6 * kHour - 20 * kMinute, kT0 + 6 * kHour);
+  no_change_at(kT0 + 6 * kHour);
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 4);
+  const std::optional<Decision> up = clean_cycle_at(kT0 + 9 * kHour);
+  ASSERT_TRUE(up);
+  EXPECT_EQ(up->new_value, 6);
+}
+
+TEST_F(CycleVmtaDiagnosis, AThinWindowGivesNoVmtaItsOwnValue) {
+  existing("gmail", 8);
+  ip_traffic(1, 4, 2, kT0 - 20 * kMinute, kT0);
+  ip_traffic(2, 6, 0, kT0 - 20 * kMinute, kT0);
+  no_change_at(kT0);
+  EXPECT_FALSE(fragments_.get(kBadKey));
+  EXPECT_THAT(store_.vmta_settings(), IsEmpty());
+}
+
+TEST_F(CycleVmtaDiagnosis, ThrottlingSpreadOverTheIpsCutsThePoolAndNoVmta) {
+  existing("gmail", 8);
+  for (int n = 1; n <= 4; ++n) ip_traffic(n, 100, 10, kT0 - 20 * kMinute, kT0);  // 9% each
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].vmta, "");
+  EXPECT_EQ(report->decisions[0].rule, Rule::cut);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 5);
+  EXPECT_FALSE(fragments_.get(kBadKey));
+  EXPECT_THAT(store_.vmta_settings(), IsEmpty());
 }
 
 }  // namespace

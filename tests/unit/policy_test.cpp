@@ -986,5 +986,576 @@ TEST(PolicyProperty, RandomStatesSingleSteps) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Verdicts on a cut once its verification window is over: worked, worked too little (a cut
+// sized by the share still refused), or showed no effect (twice in a row: phase no_effect).
+
+// A pair cut from 10 to `value` against an incident whose throttle rate was `cut_rate`; the
+// verification window for `trigger` signals ends at kNow.
+PairState after_cut(int value, double cut_rate, C trigger = C::connection, int no_effect_cuts = 0) {
+  const UnixSeconds window = trigger == C::reputation ? 2 * kHour : 30 * kMinute;
+  PairState s = pair(value);
+  s.phase = Phase::verifying;
+  s.last_safe = 10;
+  s.last_change_at = kNow - window;
+  s.last_cut_at = kNow - window;
+  s.verify_until = kNow;
+  s.verify_class = trigger;
+  s.cut_rate = cut_rate;
+  s.no_effect_cuts = no_effect_cuts;
+  return s;
+}
+
+// The throttle rate of `n` deferrals of class `c` in 1000 attempts: n / 1000.
+SignalFigures per_mille(C c, std::uint64_t n) {
+  return figures(1000, {{c, n}});
+}
+
+void expect_settled(const PairState& before, const Outcome& out) {
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::settle);
+  EXPECT_EQ(out.decision->phase, Phase::steady);
+  EXPECT_EQ(out.decision->old_value, before.max_smtp_out);
+  EXPECT_EQ(out.decision->new_value, before.max_smtp_out);
+  EXPECT_EQ(out.next.phase, Phase::steady);
+  EXPECT_EQ(out.next.max_smtp_out, before.max_smtp_out);
+  EXPECT_EQ(out.next.verify_until, 0);
+  EXPECT_EQ(out.next.verify_class, C::none);
+  EXPECT_EQ(out.next.no_effect_cuts, 0);
+  EXPECT_EQ(out.next.last_change_at, before.last_change_at);  // a verdict is no change of value
+  EXPECT_EQ(out.next.last_safe, before.last_safe);
+}
+
+TEST(PolicyVerdict, AConnectionCutWorkedWhenTheRateFellUnder5Percent) {
+  const PairState state = after_cut(7, 0.20, C::connection, 1);
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 40)), default_policy(), kNow);
+  expect_settled(state, out);
+  EXPECT_THAT(out.decision->reason, HasSubstr("the cut worked"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("before it 20.00%"));
+}
+
+TEST(PolicyVerdict, AConnectionCutWorkedAtExactly5Percent) {
+  // Like the cut threshold: 5.0% is not above it.
+  const PairState state = after_cut(7, 0.20);
+  expect_settled(state,
+                 decide(state, in_window(per_mille(C::connection, 50)), default_policy(), kNow));
+}
+
+TEST(PolicyVerdict, AReputationCutWorkedWhenTheRateFellByHalfWhileStillAbove5Percent) {
+  for (std::uint64_t n : {150u, 140u, 60u}) {  // 15.0% is exactly half of 30%
+    const PairState state = after_cut(5, 0.30, C::reputation);
+    const Outcome out =
+        decide(state, in_window(per_mille(C::reputation, n)), default_policy(), kNow);
+    SCOPED_TRACE(n);
+    expect_settled(state, out);
+  }
+}
+
+TEST(PolicyVerdict, AConnectionCutThatHalvedTheRateAbove5PercentWorkedTooLittle) {
+  // Halving counts for reputation only: a connection cut must bring the rate under 5%.
+  const PairState state = after_cut(8, 0.30, C::connection);
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 150)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.next.max_smtp_out, 6);  // floor(8 x 0.85)
+  EXPECT_EQ(out.next.no_effect_cuts, 0);
+}
+
+TEST(PolicyVerdict, AReputationCutThatFellByLessThanHalfIsCutAgainAndVerifiedFor2Hours) {
+  const PairState state = after_cut(6, 0.30, C::reputation);
+  const Outcome out =
+      decide(state, in_window(per_mille(C::reputation, 160)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.decision->old_value, 6);
+  EXPECT_EQ(out.decision->new_value, 5);  // floor(6 x 0.84)
+  EXPECT_EQ(out.decision->trigger, C::reputation);
+  EXPECT_EQ(out.next.max_smtp_out, 5);
+  EXPECT_EQ(out.next.phase, Phase::verifying);
+  EXPECT_EQ(out.next.verify_until, kNow + 2 * kHour);
+  EXPECT_EQ(out.next.verify_class, C::reputation);
+  EXPECT_DOUBLE_EQ(out.next.cut_rate, 0.16);
+  EXPECT_EQ(out.next.no_effect_cuts, 0);
+  EXPECT_EQ(out.next.last_safe, 10);
+}
+
+TEST(PolicyVerdict, WorkedTooLittleCutsAgainSizedByTheShareStillRefused) {
+  const PairState state = after_cut(8, 0.50);
+  const Outcome out =
+      decide(state, in_window(figures(1000, {{C::connection, 300}}, 300)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.decision->old_value, 8);
+  EXPECT_EQ(out.decision->new_value, 5);  // floor(8 x (1 - 0.30))
+  EXPECT_EQ(out.decision->phase, Phase::verifying);
+  EXPECT_EQ(out.decision->trigger, C::connection);
+  EXPECT_THAT(out.decision->reason, HasSubstr("the cut worked too little"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("before it 50.00%"));
+  EXPECT_EQ(out.next.max_smtp_out, 5);
+  EXPECT_EQ(out.next.phase, Phase::verifying);
+  EXPECT_EQ(out.next.last_change_at, kNow);
+  EXPECT_EQ(out.next.last_cut_at, kNow);
+  EXPECT_EQ(out.next.verify_until, kNow + 30 * kMinute);
+  EXPECT_EQ(out.next.verify_class, C::connection);
+  EXPECT_DOUBLE_EQ(out.next.cut_rate, 0.30);  // the next verdict compares with this rate
+  EXPECT_EQ(out.next.no_effect_cuts, 0);
+  EXPECT_EQ(out.next.last_safe, 10);  // still the value before the incident's first cut
+}
+
+struct SizedCase {
+  const char* name;
+  int value;
+  double cut_rate;
+  std::uint64_t throttle;  // of 1000 attempts
+  int expected;
+};
+
+class PolicyVerdictSized : public ::testing::TestWithParam<SizedCase> {};
+
+TEST_P(PolicyVerdictSized, CutsToWhatTheIspAccepts) {
+  const SizedCase& c = GetParam();
+  const Outcome out =
+      decide(after_cut(c.value, c.cut_rate), in_window(per_mille(C::connection, c.throttle)),
+             default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.next.max_smtp_out, c.expected);
+  EXPECT_EQ(out.next.no_effect_cuts, 0);  // each of these fell by at least a fifth
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policy, PolicyVerdictSized,
+    ::testing::Values(SizedCase{"TenAt25PercentIs7", 10, 0.40, 250, 7},
+                      SizedCase{"EightAt6PercentIs7", 8, 0.50, 60, 7},
+                      SizedCase{"ThreeAt60PercentIs1", 3, 0.90, 600, 1},
+                      // floor(2 x 0.3) is 0: never below the floor.
+                      SizedCase{"TwoAt70PercentIsTheFloor", 2, 0.90, 700, 1},
+                      // 25% to 20% fell by exactly a fifth: too little, not "no effect".
+                      SizedCase{"ExactlyAFifthWorkedTooLittle", 6, 0.25, 200, 4}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PolicyVerdict, ASizedCutNeverGoesBelowAConfiguredFloor) {
+  PolicyParams policy = default_policy();
+  policy.floor = 2;
+  const Outcome out = decide(after_cut(3, 0.90), in_window(per_mille(C::connection, 700)), policy,
+                             kNow);  // floor(3 x 0.3) is 0
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.next.max_smtp_out, 2);
+}
+
+TEST(PolicyVerdict, NoEffectOnceCutsAgainAndCountsIt) {
+  const PairState state = after_cut(8, 0.20);
+  // 18% after 20%: fell by a tenth, less than a fifth.
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 180)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.decision->new_value, 6);  // floor(8 x 0.82)
+  EXPECT_THAT(out.decision->reason, HasSubstr("the cut showed no effect"));
+  EXPECT_EQ(out.next.phase, Phase::verifying);
+  EXPECT_EQ(out.next.max_smtp_out, 6);
+  EXPECT_EQ(out.next.no_effect_cuts, 1);
+  EXPECT_DOUBLE_EQ(out.next.cut_rate, 0.18);
+  EXPECT_EQ(out.next.verify_until, kNow + 30 * kMinute);
+}
+
+TEST(PolicyVerdict, NoEffectTwiceInARowStopsCuttingWithAWarning) {
+  const PairState state = after_cut(6, 0.18, C::connection, 1);
+  // The rate even rose: no effect.
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 200)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::no_effect);
+  EXPECT_EQ(out.decision->phase, Phase::no_effect);
+  EXPECT_EQ(out.decision->old_value, 6);
+  EXPECT_EQ(out.decision->new_value, 6);
+  EXPECT_FALSE(out.decision->changes_value());
+  EXPECT_THAT(out.decision->reason, HasSubstr("wrong variable or something else is going on"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("no more cuts for this incident"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("back to 10"));
+  EXPECT_EQ(out.next.phase, Phase::no_effect);
+  EXPECT_EQ(out.next.max_smtp_out, 6);
+  EXPECT_EQ(out.next.no_effect_cuts, 2);
+  EXPECT_EQ(out.next.verify_until, 0);
+  EXPECT_EQ(out.next.last_safe, 10);
+  EXPECT_EQ(out.next.last_change_at, state.last_change_at);
+}
+
+TEST(PolicyVerdict, ACutThatWorkedTooLittleBreaksARunOfNoEffect) {
+  // One cut showed no effect; the next fell by a third: the run starts over.
+  const Outcome second = decide(after_cut(6, 0.30, C::connection, 1),
+                                in_window(per_mille(C::connection, 200)), default_policy(), kNow);
+  ASSERT_TRUE(second.decision);
+  EXPECT_EQ(second.decision->rule, Rule::cut);
+  EXPECT_EQ(second.next.max_smtp_out, 4);  // floor(6 x 0.8)
+  EXPECT_EQ(second.next.no_effect_cuts, 0);
+
+  // A cut without effect after it is the first of a new run: cut again, not phase no_effect.
+  const Outcome third = decide(second.next, in_window(per_mille(C::connection, 190)),
+                               default_policy(), kNow + 30 * kMinute);
+  ASSERT_TRUE(third.decision);
+  EXPECT_EQ(third.decision->rule, Rule::cut);
+  EXPECT_EQ(third.next.max_smtp_out, 3);  // floor(4 x 0.81)
+  EXPECT_EQ(third.next.no_effect_cuts, 1);
+  EXPECT_EQ(third.next.phase, Phase::verifying);
+}
+
+TEST(PolicyVerdict, NoEffectAtTheFloorStopsAtOnce) {
+  // Nothing left to cut: one cut without effect is enough.
+  const PairState state = after_cut(1, 0.20);
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 200)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::no_effect);
+  EXPECT_EQ(out.next.phase, Phase::no_effect);
+  EXPECT_EQ(out.next.max_smtp_out, 1);
+  EXPECT_EQ(out.next.no_effect_cuts, 1);
+}
+
+TEST(PolicyVerdict, WorkedTooLittleAtTheFloorSettles) {
+  const PairState state = after_cut(1, 0.50);
+  const Outcome out =
+      decide(state, in_window(per_mille(C::connection, 200)), default_policy(), kNow);
+  expect_settled(state, out);
+  EXPECT_THAT(out.decision->reason, HasSubstr("at the floor 1"));
+}
+
+TEST(PolicyVerdict, AThinWindowDoesNotDelayTheVerdict) {
+  // 30, 50 and 10 attempts, no refused connection: a steady pair would not act on any of them.
+  const PairState worked = after_cut(7, 0.20);
+  expect_settled(
+      worked, decide(worked, in_window(figures(30, {{C::connection, 1}})), default_policy(), kNow));
+
+  const Outcome again = decide(after_cut(8, 0.20), in_window(figures(50, {{C::connection, 10}})),
+                               default_policy(), kNow);
+  ASSERT_TRUE(again.decision);
+  EXPECT_EQ(again.decision->rule, Rule::cut);
+  EXPECT_EQ(again.next.max_smtp_out, 6);  // floor(8 x 0.8)
+  EXPECT_EQ(again.next.no_effect_cuts, 1);
+
+  const Outcome stop = decide(after_cut(6, 0.18, C::connection, 1),
+                              in_window(figures(10, {{C::connection, 5}})), default_policy(), kNow);
+  ASSERT_TRUE(stop.decision);
+  EXPECT_EQ(stop.decision->rule, Rule::no_effect);
+  EXPECT_EQ(stop.next.phase, Phase::no_effect);
+
+  // The same thin window for a steady pair: no action.
+  EXPECT_FALSE(
+      decide(pair(8), in_window(figures(50, {{C::connection, 10}})), default_policy(), kNow)
+          .decision);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Phase no_effect: the cuts are undone step by step, nothing cuts, a clean window ends it.
+
+// Two cuts from 10 to `value` showed no effect; the last of them `since` ago.
+PairState in_no_effect(int value, int last_safe = 10, UnixSeconds since = 30 * kMinute) {
+  PairState s = pair(value);
+  s.phase = Phase::no_effect;
+  s.last_safe = last_safe;
+  s.last_change_at = kNow - since;
+  s.last_cut_at = kNow - since;
+  s.verify_class = C::connection;
+  s.cut_rate = 0.20;
+  s.no_effect_cuts = 2;
+  return s;
+}
+
+const SignalFigures kHeavyThrottle = figures(1000, {{C::connection, 500}}, 200);
+
+TEST(PolicyNoEffect, UndoesHalfWayBackToLastSafeOneStepPerVerificationWindow) {
+  PairState state = in_no_effect(2);
+  UnixSeconds t = kNow;
+  // 2 -> 6 (+4 of 8), -> 8 (+2 of 4), -> 9 (+1 of 2), -> 10 (at least +1).
+  for (int expected : {6, 8, 9, 10}) {
+    SCOPED_TRACE(expected);
+    const Outcome step = decide(state, in_window(kHeavyThrottle), default_policy(), t);
+    ASSERT_TRUE(step.decision);
+    EXPECT_EQ(step.decision->rule, Rule::undo);
+    EXPECT_EQ(step.decision->phase, Phase::no_effect);
+    EXPECT_EQ(step.decision->old_value, state.max_smtp_out);
+    EXPECT_EQ(step.decision->new_value, expected);
+    EXPECT_THAT(step.decision->reason, HasSubstr("towards 10"));
+    EXPECT_EQ(step.next.max_smtp_out, expected);
+    EXPECT_EQ(step.next.phase, Phase::no_effect);
+    EXPECT_EQ(step.next.last_change_at, t);
+    EXPECT_EQ(step.next.last_safe, 10);
+    state = step.next;
+
+    // No second step inside the window.
+    const Outcome early =
+        decide(state, in_window(kHeavyThrottle), default_policy(), t + 30 * kMinute - 1);
+    EXPECT_FALSE(early.decision);
+    EXPECT_EQ(early.next, state);
+    t += 30 * kMinute;
+  }
+  // Back at last_safe: never past it.
+  for (int i = 0; i < 3; ++i, t += 30 * kMinute) {
+    const Outcome out = decide(state, in_window(kHeavyThrottle), default_policy(), t);
+    EXPECT_FALSE(out.decision);
+    EXPECT_EQ(out.next, state);
+  }
+}
+
+struct UndoCase {
+  int value;
+  int last_safe;
+  std::optional<int> expected;  // nullopt: no step
+};
+
+class PolicyUndoStep : public ::testing::TestWithParam<UndoCase> {};
+
+TEST_P(PolicyUndoStep, NeverPastLastSafe) {
+  const UndoCase& c = GetParam();
+  const PairState state = in_no_effect(c.value, c.last_safe);
+  const Outcome out = decide(state, in_window(kHeavyThrottle), default_policy(), kNow);
+  if (!c.expected) {
+    EXPECT_FALSE(out.decision);
+    EXPECT_EQ(out.next, state);
+    return;
+  }
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::undo);
+  EXPECT_EQ(out.next.max_smtp_out, *c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(Policy, PolicyUndoStep,
+                         ::testing::Values(UndoCase{1, 10, 6}, UndoCase{7, 10, 9},
+                                           UndoCase{9, 10, 10}, UndoCase{1, 2, 2},
+                                           UndoCase{4, 5, 5}, UndoCase{5, 5, std::nullopt},
+                                           UndoCase{6, 5, std::nullopt}),
+                         [](const auto& info) {
+                           return "From" + std::to_string(info.param.value) + "LastSafe" +
+                                  std::to_string(info.param.last_safe);
+                         });
+
+TEST(PolicyNoEffect, AfterAReputationIncidentOneStepPerReputationWindow) {
+  // The incident's verification window is 2 hours: so is the wait between undo steps.
+  PairState state = in_no_effect(2, 10, 2 * kHour);
+  state.verify_class = C::reputation;
+  const PairSignals heavy = in_window(figures(1000, {{C::reputation, 500}}));
+  const Outcome first = decide(state, heavy, default_policy(), kNow);
+  ASSERT_TRUE(first.decision);
+  EXPECT_EQ(first.next.max_smtp_out, 6);
+
+  const Outcome early = decide(first.next, heavy, default_policy(), kNow + 2 * kHour - 1);
+  EXPECT_FALSE(early.decision) << early.decision->reason;
+  EXPECT_EQ(early.next.max_smtp_out, 6);
+
+  const Outcome second = decide(first.next, heavy, default_policy(), kNow + 2 * kHour);
+  ASSERT_TRUE(second.decision);
+  EXPECT_EQ(second.next.max_smtp_out, 8);
+}
+
+TEST(PolicyNoEffect, NothingCutsEvenUnderHeavyThrottling) {
+  // Four hours of 5-minute cycles at 50% throttle deferrals, severe enough for a 50% cut.
+  PairState state = in_no_effect(2, 10, 0);
+  for (UnixSeconds t = kNow; t < kNow + 4 * kHour; t += 5 * kMinute) {
+    PairSignals signals = in_window(kHeavyThrottle);
+    signals.incident = kHeavyThrottle;
+    const Outcome out = decide(state, signals, default_policy(), t);
+    ASSERT_GE(out.next.max_smtp_out, state.max_smtp_out) << "at +" << (t - kNow) << " s";
+    ASSERT_EQ(out.next.phase, Phase::no_effect);
+    if (out.decision) {
+      ASSERT_EQ(out.decision->rule, Rule::undo);
+    }
+    state = out.next;
+  }
+  EXPECT_EQ(state.max_smtp_out, 10);
+}
+
+TEST(PolicyNoEffect, AWindowWithoutThrottleSignalsEndsIt) {
+  // Even inside an undo step's wait: the signals are gone.
+  const PairState state = in_no_effect(4, 10, 5 * kMinute);
+  const Outcome out =
+      decide(state, in_window(figures(1000, {{C::other, 10}})), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::settle);
+  EXPECT_EQ(out.decision->phase, Phase::steady);
+  EXPECT_FALSE(out.decision->changes_value());
+  EXPECT_THAT(out.decision->reason, HasSubstr("no-effect phase over"));
+  EXPECT_EQ(out.next.phase, Phase::steady);
+  EXPECT_EQ(out.next.max_smtp_out, 4);
+  EXPECT_EQ(out.next.no_effect_cuts, 0);
+  EXPECT_EQ(out.next.last_change_at, state.last_change_at);
+
+  // A later incident is a new one: cut again, from the value it settled at.
+  const Outcome cut = decide(out.next, in_window(per_mille(C::connection, 100)), default_policy(),
+                             kNow + 5 * kMinute);
+  ASSERT_TRUE(cut.decision);
+  EXPECT_EQ(cut.decision->rule, Rule::cut);
+  EXPECT_EQ(cut.next.max_smtp_out, 2);  // floor(4 x 0.7)
+  EXPECT_EQ(cut.next.last_safe, 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The incident's own rate: from its first throttled bucket on.
+
+// 5-minute buckets over the last hour, `n` of each kind in turn: clean (100 attempts) or
+// throttled (100 attempts, 20 connection deferrals).
+std::vector<PairBucket> hour_of(std::initializer_list<std::pair<bool, int>> runs) {
+  std::vector<PairBucket> series;
+  UnixSeconds start = kNow - kHour;
+  for (const auto& [throttled, n] : runs) {
+    for (int i = 0; i < n; ++i, start += 5 * kMinute) {
+      series.push_back({start, throttled ? figures(100, {{C::connection, 20}}) : figures(100)});
+    }
+  }
+  return series;
+}
+
+TEST(PolicyIncident, AThrottledHalfHourAfterACleanOneIsMeasuredOnItsOwn) {
+  const std::vector<PairBucket> series = hour_of({{false, 6}, {true, 6}});
+  const PairSignals signals = summarize(series, kNow - kHour, kNow, default_policy());
+  EXPECT_EQ(signals.window.attempts, 1200u);
+  EXPECT_EQ(signals.window.throttle, 120u);
+  EXPECT_EQ(signals.incident.attempts, 600u);
+  EXPECT_EQ(signals.incident.throttle, 120u);
+  EXPECT_DOUBLE_EQ(signals.incident.throttle_rate(), 0.20);
+
+  // The cut is sized by the window (10%: 30%), and remembers the incident's rate.
+  const Outcome cut = decide(pair(10), signals, default_policy(), kNow);
+  ASSERT_TRUE(cut.decision);
+  EXPECT_EQ(cut.decision->rule, Rule::cut);
+  EXPECT_EQ(cut.next.max_smtp_out, 7);
+  EXPECT_DOUBLE_EQ(cut.next.cut_rate, 0.20);
+
+  // 15% after it fell by a quarter of 20% (against the diluted 10% it would have risen): the
+  // cut worked too little, it did not show "no effect".
+  const Outcome verdict = decide(cut.next, in_window(per_mille(C::connection, 150)),
+                                 default_policy(), kNow + 30 * kMinute);
+  ASSERT_TRUE(verdict.decision);
+  EXPECT_THAT(verdict.decision->reason, HasSubstr("the cut worked too little"));
+  EXPECT_EQ(verdict.next.no_effect_cuts, 0);
+  EXPECT_EQ(verdict.next.max_smtp_out, 5);  // floor(7 x 0.85)
+}
+
+TEST(PolicyIncident, CleanBucketsAfterItsStartStayInTheIncident) {
+  const PairSignals signals =
+      summarize(hour_of({{false, 4}, {true, 4}, {false, 4}}), kNow - kHour, kNow, default_policy());
+  EXPECT_EQ(signals.window.attempts, 1200u);
+  EXPECT_EQ(signals.incident.attempts, 800u);
+  EXPECT_EQ(signals.incident.throttle, 80u);
+}
+
+TEST(PolicyIncident, OnlyThrottleSignalsInsideTheWindowStartIt) {
+  std::vector<PairBucket> series = {{kNow - 2 * kHour, figures(100, {{C::connection, 50}})}};
+  const std::vector<PairBucket> clean = hour_of({{false, 12}});
+  series.insert(series.end(), clean.begin(), clean.end());
+  series[5].figures = figures(100, {{C::other, 30}});  // not a throttle signal
+  const PairSignals signals = summarize(series, kNow - kHour, kNow, default_policy());
+  EXPECT_EQ(signals.window.attempts, 1200u);
+  EXPECT_EQ(signals.incident.attempts, 0u);
+}
+
+TEST(PolicyIncident, WithoutIncidentFiguresTheCutRateIsTheWindows) {
+  const Outcome cut =
+      decide(pair(10), in_window(per_mille(C::connection, 100)), default_policy(), kNow);
+  ASSERT_TRUE(cut.decision);
+  EXPECT_DOUBLE_EQ(cut.next.cut_rate, 0.10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-IP diagnosis: deferrals concentrated on a few IPs are those IPs' remedy, not the pool's.
+
+TEST(PolicyDiagnosis, ConcentratedOnOneIpOfFour) {
+  const IpDiagnosis d = diagnose_ips({{"203.0.113.1", per_mille(C::connection, 10)},
+                                      {"203.0.113.2", per_mille(C::connection, 200)},
+                                      {"203.0.113.3", per_mille(C::connection, 10)},
+                                      {"203.0.113.4", figures(1000)}},
+                                     default_policy());
+  EXPECT_TRUE(d.concentrated);
+  EXPECT_THAT(d.ips, ::testing::ElementsAre("203.0.113.2"));
+  EXPECT_DOUBLE_EQ(d.affected_rate, 0.20);
+  EXPECT_DOUBLE_EQ(d.rest_rate, 20.0 / 3000);
+}
+
+TEST(PolicyDiagnosis, ConcentratedOnTwoIpsOfFourWorstFirst) {
+  // The worst alone is not enough: the rest (16 of 3000, 5.3%) is above the threshold.
+  const IpDiagnosis d = diagnose_ips({{"203.0.113.1", per_mille(C::connection, 150)},
+                                      {"203.0.113.2", per_mille(C::connection, 10)},
+                                      {"203.0.113.3", per_mille(C::reputation, 250)},
+                                      {"203.0.113.4", figures(1000)}},
+                                     default_policy());
+  EXPECT_TRUE(d.concentrated);
+  EXPECT_THAT(d.ips, ::testing::ElementsAre("203.0.113.3", "203.0.113.1"));
+  EXPECT_DOUBLE_EQ(d.affected_rate, 0.20);
+  EXPECT_DOUBLE_EQ(d.rest_rate, 0.005);
+}
+
+struct NotConcentratedCase {
+  const char* name;
+  std::map<std::string, SignalFigures> by_ip;
+};
+
+class PolicyDiagnosisNot : public ::testing::TestWithParam<NotConcentratedCase> {};
+
+TEST_P(PolicyDiagnosisNot, Concentrated) {
+  const IpDiagnosis d = diagnose_ips(GetParam().by_ip, default_policy());
+  EXPECT_FALSE(d.concentrated);
+  EXPECT_THAT(d.ips, ::testing::IsEmpty());
+  EXPECT_EQ(d.affected_rate, 0);
+  EXPECT_EQ(d.rest_rate, 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policy, PolicyDiagnosisNot,
+    ::testing::Values(NotConcentratedCase{"SpreadEvenly",
+                                          {{"203.0.113.1", per_mille(C::connection, 100)},
+                                           {"203.0.113.2", per_mille(C::connection, 100)},
+                                           {"203.0.113.3", per_mille(C::connection, 100)},
+                                           {"203.0.113.4", per_mille(C::connection, 100)}}},
+                      NotConcentratedCase{"SpreadUnevenlyAllAbove5Percent",
+                                          {{"203.0.113.1", per_mille(C::connection, 80)},
+                                           {"203.0.113.2", per_mille(C::connection, 120)},
+                                           {"203.0.113.3", per_mille(C::connection, 90)},
+                                           {"203.0.113.4", per_mille(C::connection, 100)}}},
+                      NotConcentratedCase{"TheRestAbove5Percent",
+                                          {{"203.0.113.1", per_mille(C::connection, 400)},
+                                           {"203.0.113.2", per_mille(C::connection, 60)},
+                                           {"203.0.113.3", per_mille(C::connection, 60)},
+                                           {"203.0.113.4", per_mille(C::connection, 60)}}},
+                      // 10% is not 3 x 4%.
+                      NotConcentratedCase{"NotThreeTimesTheRest",
+                                          {{"203.0.113.1", per_mille(C::connection, 100)},
+                                           {"203.0.113.2", per_mille(C::connection, 40)},
+                                           {"203.0.113.3", per_mille(C::connection, 40)},
+                                           {"203.0.113.4", per_mille(C::connection, 40)}}},
+                      NotConcentratedCase{"TheWorstUnder5Percent",
+                                          {{"203.0.113.1", per_mille(C::connection, 40)},
+                                           {"203.0.113.2", figures(1000)},
+                                           {"203.0.113.3", figures(1000)}}},
+                      NotConcentratedCase{"OtherDeferralsAreNoThrottle",
+                                          {{"203.0.113.1", per_mille(C::other, 300)},
+                                           {"203.0.113.2", figures(1000)}}},
+                      NotConcentratedCase{"ASingleIp",
+                                          {{"203.0.113.1", per_mille(C::connection, 300)}}},
+                      NotConcentratedCase{"ASingleIpWithTraffic",
+                                          {{"203.0.113.1", per_mille(C::connection, 300)},
+                                           {"203.0.113.2", figures(0)}}},
+                      NotConcentratedCase{"NoIps", {}}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(PolicyDiagnosis, DecideMakesNoPoolCutWhenConcentrated) {
+  // One IP of four at 20%, the rest at 1%: 5.75% for the pool, above the cut threshold.
+  const std::map<std::string, SignalFigures> by_ip = {
+      {"203.0.113.1", per_mille(C::connection, 200)},
+      {"203.0.113.2", per_mille(C::connection, 10)},
+      {"203.0.113.3", per_mille(C::connection, 10)},
+      {"203.0.113.4", per_mille(C::connection, 10)}};
+  PairSignals signals = in_window(figures(4000, {{C::connection, 230}}));
+  const PairState state = pair(8);
+  ASSERT_TRUE(decide(state, signals, default_policy(), kNow).decision);  // undiagnosed: a cut
+
+  signals.diagnosis = diagnose_ips(by_ip, default_policy());
+  ASSERT_TRUE(signals.diagnosis.concentrated);
+  const Outcome out = decide(state, signals, default_policy(), kNow);
+  EXPECT_FALSE(out.decision);
+  EXPECT_EQ(out.next, state);
+}
+
 }  // namespace
 }  // namespace sluice

@@ -165,7 +165,7 @@ TEST_F(SqliteStoreTest, CreatesTheDatabaseAtTheLatestSchema) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(std::filesystem::exists(path_));
-  EXPECT_EQ(SqliteStore::latest_schema_version(), 6);
+  EXPECT_EQ(SqliteStore::latest_schema_version(), 7);
   EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
   EXPECT_TRUE(store->load_checkpoints()->empty());
   EXPECT_TRUE(store->buckets_since(0)->empty());
@@ -177,7 +177,7 @@ TEST_F(SqliteStoreTest, UsesWriteAheadLogging) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "6");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "7");
 }
 
 TEST_F(SqliteStoreTest, CheckpointsRoundTrip) {
@@ -323,15 +323,15 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerSluice) {
     ASSERT_TRUE(
         store->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {1, 0, 0, 0})}).ok());
   }
-  query(path_, "PRAGMA user_version=7");
-  ASSERT_EQ(query(path_, "PRAGMA user_version"), "7");
+  query(path_, "PRAGMA user_version=8");
+  ASSERT_EQ(query(path_, "PRAGMA user_version"), "8");
 
   auto refused = SqliteStore::open(path_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message,
-            path_ + ": schema version 7 is newer than this sluice knows (6): upgrade sluice");
+            path_ + ": schema version 8 is newer than this sluice knows (7): upgrade sluice");
   // Left as it was.
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "7");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "8");
   EXPECT_EQ(query(path_, "SELECT count(*) FROM signal_bucket"), "1");
 }
 
@@ -376,7 +376,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
 
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 6);
+  EXPECT_EQ(store->schema_version(), 7);
   EXPECT_EQ(store->pair_days_since(0)->size(), 1u) << "migration 3 sums the existing buckets";
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
   ASSERT_EQ(loaded.size(), 1u);
@@ -588,6 +588,65 @@ TEST_F(SqliteStoreTest, AnUnknownStoredNameIsAnErrorNamingTheRow) {
   auto history = store->history({});
   ASSERT_FALSE(history.ok());
   EXPECT_THAT(history.error().message, StartsWith(path_ + ": decision 1 "));
+}
+
+TEST_F(SqliteStoreTest, ReputationRunsAndTiersRoundTrip) {
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    const KnownReputation none = store->load_reputation().value();
+    EXPECT_EQ(none.last_run, 0);
+    EXPECT_TRUE(none.tiers.empty());
+
+    ManualCommit good;
+    good.reputation =
+        ReputationRun{kT0, std::vector<ReputationTier>{{"pool-b", "gmail", Tier::low},
+                                                       {"pool-a", "yahoo", Tier::warming},
+                                                       {"pool-a", "gmail", Tier::high}}};
+    ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, good).ok());
+  }
+  auto store = open();  // from the file
+  ASSERT_NE(store, nullptr);
+  KnownReputation known = store->load_reputation().value();
+  EXPECT_EQ(known.last_run, kT0);
+  EXPECT_THAT(known.tiers, ElementsAre(ReputationTier{"pool-a", "gmail", Tier::high},
+                                       ReputationTier{"pool-a", "yahoo", Tier::warming},
+                                       ReputationTier{"pool-b", "gmail", Tier::low}));
+  EXPECT_EQ(query(path_,
+                  "SELECT min(read_at) = max(read_at) AND max(read_at) = 1795773600"
+                  " FROM reputation_tier"),
+            "1");
+
+  // A failed run moves the last run only; a cycle without a run changes nothing.
+  ManualCommit failed;
+  failed.reputation = ReputationRun{kT0 + 3600, std::nullopt};
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, failed).ok());
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, {}).ok());
+  known = store->load_reputation().value();
+  EXPECT_EQ(known.last_run, kT0 + 3600);
+  EXPECT_EQ(known.tiers.size(), 3u);
+  EXPECT_EQ(query(path_, "SELECT max(read_at) FROM reputation_tier"), "1795773600");
+
+  // A good answer replaces the whole set, even with none.
+  ManualCommit empty;
+  empty.reputation = ReputationRun{kT0 + 7200, std::vector<ReputationTier>{}};
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, empty).ok());
+  known = store->load_reputation().value();
+  EXPECT_EQ(known.last_run, kT0 + 7200);
+  EXPECT_TRUE(known.tiers.empty());
+}
+
+TEST_F(SqliteStoreTest, AnUnknownStoredReputationTierIsAnError) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  ManualCommit good;
+  good.reputation = ReputationRun{kT0, std::vector<ReputationTier>{{"pool-a", "gmail", Tier::low}}};
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, good).ok());
+  ASSERT_EQ(exec_sql(path_, "UPDATE reputation_tier SET tier = 'great'"), SQLITE_OK);
+  auto known = store->load_reputation();
+  ASSERT_FALSE(known.ok());
+  EXPECT_EQ(known.error().message,
+            path_ + ": the reputation tier of pool-a/gmail is unknown: 'great'");
 }
 
 }  // namespace
