@@ -90,9 +90,15 @@ PairSignals summarize(const std::vector<PairBucket>& series, const std::vector<P
     in_incident = in_incident || b.figures.throttle > 0;
     if (in_incident) add(s.incident, b.figures);
   }
+  for (const PairBucket& b : series) {
+    if (b.start >= now - policy.trigger_seconds && b.start < now) {
+      s.recent_throttle += b.figures.throttle;
+    }
+  }
   const UnixSeconds today = day_of(now);
   const UnixSeconds first = today - (kWeekDays - 1) * kDay;
   for (const PairDay& d : days) {
+    if (d.day == today - kDay) add(s.yesterday, d.figures);
     if (d.day < first || d.day > today) continue;
     add(s.week, d.figures);
     if (d.figures.attempts >= policy.raise_min_daily_attempts) ++s.busy_days;

@@ -13,9 +13,9 @@ namespace {
 constexpr std::array<std::string_view, 4> kTierNames = {"high", "medium", "low", "warming"};
 constexpr std::array<std::string_view, 4> kPhaseNames = {"steady", "verifying", "investigate",
                                                          "no-effect"};
-constexpr std::array<std::string_view, 11> kRuleNames = {
+constexpr std::array<std::string_view, 12> kRuleNames = {
     "cut",     "severe_cut", "tier_cap",  "raise", "investigate", "settle",
-    "initial", "override",   "no_effect", "undo",  "ack"};
+    "initial", "override",   "no_effect", "undo",  "ack",         "recover"};
 
 template <class E, std::size_t N>
 std::optional<E> parse_enum(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -90,6 +90,12 @@ Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyPa
     next.verify_until = 0;
     next.verify_class = DeferralClass::none;
     next.no_effect_cuts = 0;
+    // Back towards the safe level by probes: soon after connection trouble, a day after
+    // reputation or rate trouble (the ISPs' data moves daily).
+    next.probe_interval = state.verify_class == DeferralClass::connection
+                              ? policy.recovery_connection_seconds
+                              : policy.recovery_slow_seconds;
+    next.probe_from = 0;
     out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
                                  "the cut worked: throttle deferral rate " +
                                      describe(w, w.throttle) + ", before it " + percent(before));
@@ -154,7 +160,8 @@ Outcome undo_ineffective_cuts(const PairState& state, const SignalFigures& w,
                                  : policy.verify_connection_seconds;
   if (value >= state.last_safe || now < state.last_change_at + verify) return out;
   const int step = std::max(1, (state.last_safe - value + 1) / 2);
-  next.max_smtp_out = std::min(state.last_safe, value + step);
+  next.max_smtp_out =
+      std::min({state.last_safe, value + step, range_for(policy, state.isp, state.tier).cap});
   next.last_change_at = now;
   out.decision = make_decision(state, now, Rule::undo, next.max_smtp_out, Phase::no_effect, w,
                                "undoing a cut that showed no effect, towards " +
@@ -173,7 +180,25 @@ std::optional<Outcome> act_on_window(const PairState& state, const PairSignals& 
   const double throttle_rate = w.throttle_rate();
   if (state.phase == Phase::verifying) return judge_cut(state, w, policy, now);
   if (state.phase == Phase::no_effect) return undo_ineffective_cuts(state, w, policy, now);
-  if (throttle_rate > policy.cut_threshold && w.throttle > 0) {
+  if (state.probe_from > 0 && throttle_rate > policy.cut_threshold && w.throttle > 0) {
+    // The probe brought the throttling back: back to where it was, not a new cut, and the next
+    // probe waits twice as long.
+    const int back = std::min(state.probe_from, range_for(policy, state.isp, state.tier).cap);
+    next.max_smtp_out = back;
+    next.probe_from = 0;
+    next.probe_interval = std::min(policy.probe_max_seconds, 2 * state.probe_interval);
+    next.last_change_at = now;
+    out.decision =
+        make_decision(state, now, Rule::undo, back, next.phase, w,
+                      "the recovery probe brought the throttling back (" + describe(w, w.throttle) +
+                          "): back to " + std::to_string(back) + ", next probe after " +
+                          std::to_string(next.probe_interval / 3600) + " clean hours");
+    return out;
+  }
+  // Persistence, when asked for: one stray 421 does nothing.
+  const bool persistent =
+      policy.trigger_events <= 1 || signals.recent_throttle >= policy.trigger_events;
+  if (throttle_rate > policy.cut_threshold && w.throttle > 0 && persistent) {
     if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
     // A few IPs' trouble: their VMTAs get the remedy (in the cycle), the pool keeps its value.
     if (signals.diagnosis.concentrated) return out;
@@ -371,6 +396,13 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   const int value = state.max_smtp_out;
   const TierRange range = range_for(policy, state.isp, state.tier);
 
+  // What the signals say about the past, whatever is decided now.
+  if (w.throttle > 0 && state.probe_interval > 0) next.last_throttle_at = now;
+  if (state.last_change_at <= day_of(now) - 86400 && signals.yesterday.attempts > 0 &&
+      signals.yesterday.throttle == 0) {
+    next.safe_level = std::max(state.safe_level, value);
+  }
+
   // pmta refused the last change: do not retry it more often than this.
   if (state.last_failure_at != 0 &&
       now - state.last_failure_at < policy.retry_failed_change_seconds) {
@@ -396,6 +428,29 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   const bool verdict_due = state.phase == Phase::verifying || state.phase == Phase::no_effect;
   if (!enough && !verdict_due) return out;
   if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
+
+  // Recovering: probes back towards the safe level; below it, no weekly raise.
+  const int target = std::min(range.cap, state.safe_level > 0 ? state.safe_level : state.last_safe);
+  if (state.probe_interval > 0) {
+    const UnixSeconds quiet_since = std::max(state.last_change_at, state.last_throttle_at);
+    const bool held = w.throttle == 0 && now - quiet_since >= state.probe_interval;
+    if (held) next.probe_from = 0;  // the last probe held for its interval
+    if (value >= target) {
+      if (held) next.probe_interval = 0;
+    } else {
+      if (!held) return out;
+      const int new_value = std::min(target, value + std::max(1, (target - value + 1) / 2));
+      next.max_smtp_out = new_value;
+      next.probe_from = value;
+      next.last_change_at = now;
+      out.decision =
+          make_decision(state, now, Rule::recover, new_value, Phase::steady, w,
+                        "clean for " + std::to_string((now - quiet_since) / 3600) +
+                            " hours: half way back to the safe level " + std::to_string(target) +
+                            " (a probe: taken back if the throttling returns)");
+      return out;
+    }
+  }
 
   // Raise while stable, slowly, within the cap.
   const SignalFigures& week = signals.week;

@@ -54,8 +54,23 @@ struct PolicyParams {
   std::string connect_rate = "1/s";
   UnixSeconds retry_failed_change_seconds = 300;
   double no_effect_fall = 0.2;      // a cut after which the rate fell by less showed no effect
+  // Recovery after a cut that worked: probes back towards the safe level, the first after this
+  // much clean time (connection incidents; reputation and rate ones take the slow one), each
+  // failed probe doubling the wait up to the longest.
+  UnixSeconds recovery_connection_seconds = 6 * 3600;
+  UnixSeconds recovery_slow_seconds = 24 * 3600;
+  UnixSeconds probe_max_seconds = 24 * 3600;
+  // Persistence: a cut needs this many throttle deferrals within the last trigger_seconds.
+  std::uint64_t trigger_events = 1;
+  UnixSeconds trigger_seconds = 3600;
   double concentration_factor = 3;  // affected IPs' throttle rate against the rest's
   UnixSeconds vmta_recovery_seconds = 6 * 3600;  // clean time before a VMTA's value steps up
+  // Guard rails, applied by the cycle: changes by the policy's own rules per pair per UTC day,
+  // the shortest time between two reloads, and the share of pairs with traffic cutting or
+  // verifying above which raises wait (many pools cut at once: the problem is local).
+  int max_changes_per_day = 4;
+  UnixSeconds min_reload_interval_seconds = 300;
+  double raise_hold_share = 0.5;
   // Per ISP, then tier; "generic" applies to ISPs without their own entry.
   std::map<std::string, std::map<Tier, TierRange>> ranges;
 };
@@ -108,7 +123,9 @@ struct PairSignals {
   // The window from its first bucket with throttle signals on: an incident's own rate, not
   // diluted by the clean time before it.
   SignalFigures incident;
-  IpDiagnosis diagnosis;  // of the window
+  IpDiagnosis diagnosis;              // of the window
+  SignalFigures yesterday;            // the UTC day before now's
+  std::uint64_t recent_throttle = 0;  // throttle deferrals within the last trigger_seconds
 };
 
 IpDiagnosis diagnose_ips(const std::map<std::string, SignalFigures>& window_by_ip,
@@ -131,13 +148,18 @@ struct PairState {
   std::string manual;      // the override in force at the last decision (Override::describe())
   double cut_rate = 0;     // the throttle rate the last cut was made against
   int no_effect_cuts = 0;  // cuts in a row after which the rate did not fall by a fifth
+  int safe_level = 0;      // the highest value that ran a whole UTC day without throttle signals
+  UnixSeconds probe_interval = 0;  // recovering: clean time a probe step needs; 0: not recovering
+  int probe_from = 0;              // the value before a probe step still being watched
+  UnixSeconds last_throttle_at = 0;
   bool operator==(const PairState&) const = default;
 };
 
 // initial: a pair seen for the first time without a fragment gets one with its starting value.
 // override: a person's pin, bounds or their end (see overrides.h).
-// no_effect: two cuts changed nothing; undo: a step back towards the value before them;
-// ack: a person ended the no-effect phase.
+// no_effect: two cuts changed nothing; undo: a step back towards the value before them, or a
+// failed recovery probe taken back; ack: a person ended the no-effect phase; recover: a probe
+// step back towards the safe level after a cut that worked.
 enum class Rule : std::uint8_t {
   cut,
   severe_cut,
@@ -149,7 +171,8 @@ enum class Rule : std::uint8_t {
   override,
   no_effect,
   undo,
-  ack
+  ack,
+  recover
 };
 std::string_view to_string(Rule rule);
 std::optional<Rule> parse_rule(std::string_view name);

@@ -17,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 7> kMigrations = {
+constexpr std::array<const char*, 8> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -153,6 +153,13 @@ constexpr std::array<const char*, 7> kMigrations = {
       id INTEGER PRIMARY KEY CHECK (id = 1),
       at INTEGER NOT NULL
     );
+    )sql",
+    // Recovery: the safe level, the probe being watched and its interval, the last throttle.
+    R"sql(
+    ALTER TABLE pair_state ADD COLUMN safe_level INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN probe_interval INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN probe_from INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN last_throttle_at INTEGER NOT NULL DEFAULT 0;
     )sql",
 };
 
@@ -615,7 +622,9 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
                 " verify_class = excluded.verify_class,"
                 " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure,"
                 " manual = excluded.manual, cut_rate = excluded.cut_rate,"
-                " no_effect_cuts = excluded.no_effect_cuts");
+                " no_effect_cuts = excluded.no_effect_cuts, safe_level = excluded.safe_level,"
+      " probe_interval = excluded.probe_interval, probe_from = excluded.probe_from,"
+      " last_throttle_at = excluded.last_throttle_at");
   if (!put.ok()) return error("cannot store pair states");
   for (const PairState& p : pairs) {
     put.bind(1, p.pool);
@@ -634,6 +643,10 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
     put.bind(14, p.manual);
     put.bind(15, p.cut_rate);
     put.bind(16, std::int64_t{p.no_effect_cuts});
+    put.bind(17, std::int64_t{p.safe_level});
+    put.bind(18, p.probe_interval);
+    put.bind(19, std::int64_t{p.probe_from});
+    put.bind(20, p.last_throttle_at);
     if (put.step() != SQLITE_DONE) {
       return error("cannot store the state of " + p.pool + "/" + p.isp);
     }
@@ -676,7 +689,8 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
   Statement st(db_,
                "SELECT pool, isp, max_smtp_out, tier, phase, last_safe, last_change_at,"
                " last_cut_at, last_raise_at, verify_until, verify_class, last_failure_at,"
-               " last_failure, manual, cut_rate, no_effect_cuts FROM pair_state"
+               " last_failure, manual, cut_rate, no_effect_cuts, safe_level, probe_interval,"
+               " probe_from, last_throttle_at FROM pair_state"
                " ORDER BY pool, isp");
   if (!st.ok()) return error("cannot read pair states");
   std::vector<PairState> out;
@@ -707,6 +721,10 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
     p.manual = st.text(13);
     p.cut_rate = st.real(14);
     p.no_effect_cuts = static_cast<int>(st.integer(15));
+    p.safe_level = static_cast<int>(st.integer(16));
+    p.probe_interval = st.integer(17);
+    p.probe_from = static_cast<int>(st.integer(18));
+    p.last_throttle_at = st.integer(19);
     out.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return error("cannot read pair states");
