@@ -613,8 +613,9 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
   Statement put(db_,
                 "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
                 " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
-                " last_failure_at, last_failure, manual, cut_rate, no_effect_cuts)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " last_failure_at, last_failure, manual, cut_rate, no_effect_cuts, safe_level,"
+                " probe_interval, probe_from, last_throttle_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
                 " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
                 " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
@@ -623,8 +624,8 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
                 " last_failure_at = excluded.last_failure_at, last_failure = excluded.last_failure,"
                 " manual = excluded.manual, cut_rate = excluded.cut_rate,"
                 " no_effect_cuts = excluded.no_effect_cuts, safe_level = excluded.safe_level,"
-      " probe_interval = excluded.probe_interval, probe_from = excluded.probe_from,"
-      " last_throttle_at = excluded.last_throttle_at");
+                " probe_interval = excluded.probe_interval, probe_from = excluded.probe_from,"
+                " last_throttle_at = excluded.last_throttle_at");
   if (!put.ok()) return error("cannot store pair states");
   for (const PairState& p : pairs) {
     put.bind(1, p.pool);

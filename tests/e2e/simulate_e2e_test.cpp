@@ -86,7 +86,7 @@ TEST(SimulateE2E, TheTextReportShowsTheTableTheDecisionsAndTheLimits) {
   EXPECT_TRUE(lines[5].starts_with("static ")) << r.out;
   EXPECT_TRUE(contains(r.out, "high-rep-pool/gmail cut 8 -> 5: throttle deferral rate")) << r.out;
   // Without the oracle, the limit on the share of its deliveries is not checked.
-  EXPECT_TRUE(contains(r.out, "pass limits: 3 of 3 met")) << r.out;
+  EXPECT_TRUE(contains(r.out, "pass limits: 4 of 4 met")) << r.out;
 }
 
 TEST(SimulateE2E, TheHtmlPageHasAChartPerPolicy) {

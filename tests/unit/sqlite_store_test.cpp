@@ -90,6 +90,15 @@ PairState pair(std::string pool, std::string isp, int n) {
   p.verify_class = static_cast<DeferralClass>(n % kDeferralClassCount);
   p.last_failure_at = kT0 - 400 - n;
   p.last_failure = "reload failed: exit " + std::to_string(n) + ", \"quoted\"\nsecond line";
+  // Every field distinct, so that a column the store forgets shows in a round trip.
+  p.phase = static_cast<Phase>(n % 4);
+  p.manual = "pinned to " + std::to_string(n) + " by override (incident)";
+  p.cut_rate = 0.125 + n;
+  p.no_effect_cuts = 1 + n % 2;
+  p.safe_level = 30 + n;
+  p.probe_interval = 6 * 3600 + n;
+  p.probe_from = 5 + n;
+  p.last_throttle_at = kT0 - 500 - n;
   return p;
 }
 
