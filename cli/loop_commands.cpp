@@ -182,6 +182,7 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
     spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
                  report->override_error);
   }
+  for (const std::string& h : report->held) spdlog::warn("{}", h);
   if (global.json) {
     Json out;
     out["now"] = format_time(report->now);
@@ -191,6 +192,7 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
     out["records_read"] = report->read.records;
     out["override_error"] = report->override_error;
     out["reputation_error"] = report->reputation_error;
+    out["held"] = report->held;
     Json decisions = Json::array();
     for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
     out["decisions"] = decisions;
@@ -295,6 +297,7 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
         spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
                      report->override_error);
       }
+      for (const std::string& h : report->held) spdlog::warn("{}", h);
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);
       spdlog::info("cycle at {}: {} records, {} decisions{}", format_time(report->now),

@@ -84,6 +84,11 @@ PolicyParams policy_for(const config::Config& config, const config::PoolTable& p
   if (t.retry_failed_change_minutes) {
     p.retry_failed_change_seconds = *t.retry_failed_change_minutes * 60;
   }
+  if (t.max_changes_per_day) p.max_changes_per_day = static_cast<int>(*t.max_changes_per_day);
+  if (t.min_reload_interval_minutes) {
+    p.min_reload_interval_seconds = *t.min_reload_interval_minutes * 60;
+  }
+  if (t.raise_hold_share) p.raise_hold_share = *t.raise_hold_share;
   for (const auto& [isp, caps] : t.caps) {
     const std::pair<Tier, const std::optional<config::CapRange>*> tiers[] = {
         {Tier::high, &caps.high},

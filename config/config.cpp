@@ -46,6 +46,9 @@ const std::set<std::string> kPolicyKeys = {"cut_threshold",
                                            "raise_min_busy_days",
                                            "connect_rate",
                                            "retry_failed_change_minutes",
+                                           "max_changes_per_day",
+                                           "min_reload_interval_minutes",
+                                           "raise_hold_share",
                                            "caps"};
 
 // The controller's defaults for the keys checked against each other, so that a file setting one
@@ -195,6 +198,9 @@ class Reader : public detail::TomlReader {
     p.raise_min_daily_attempts = integer(t, "raise_min_daily_attempts", scope, 0, kUnbounded);
     p.raise_min_busy_days = integer(t, "raise_min_busy_days", scope, 0, 7);
     p.retry_failed_change_minutes = integer(t, "retry_failed_change_minutes", scope, 1, 1440);
+    p.max_changes_per_day = integer(t, "max_changes_per_day", scope, 1, 100);
+    p.min_reload_interval_minutes = integer(t, "min_reload_interval_minutes", scope, 1, 1440);
+    p.raise_hold_share = fraction(t, "raise_hold_share", scope, true);
     if (const toml::node* node = t.get("connect_rate")) {
       if (!node->is_string() || !is_rate(node->as_string()->get())) {
         fail(node, scope.key("connect_rate") +
@@ -403,6 +409,10 @@ PolicyTable overlay(const PolicyTable& base, const PolicyTable& top) {
   out.connect_rate = pick(top.connect_rate, base.connect_rate);
   out.retry_failed_change_minutes =
       pick(top.retry_failed_change_minutes, base.retry_failed_change_minutes);
+  out.max_changes_per_day = pick(top.max_changes_per_day, base.max_changes_per_day);
+  out.min_reload_interval_minutes =
+      pick(top.min_reload_interval_minutes, base.min_reload_interval_minutes);
+  out.raise_hold_share = pick(top.raise_hold_share, base.raise_hold_share);
   out.caps = base.caps;
   for (const auto& [isp, caps] : top.caps) {
     IspCaps& merged = out.caps[isp];

@@ -67,6 +67,9 @@ struct PolicyTable {
   std::optional<std::int64_t> raise_min_busy_days;          // 0..7
   std::optional<std::string> connect_rate;                  // N/[M]{d|h|m|s}: "1/s", "100/5m"
   std::optional<std::int64_t> retry_failed_change_minutes;  // 1..1440
+  std::optional<std::int64_t> max_changes_per_day;          // 1..100
+  std::optional<std::int64_t> min_reload_interval_minutes;  // 1..1440
+  std::optional<double> raise_hold_share;                   // 0 < x <= 1
   std::map<std::string, IspCaps> caps;                      // by ISP name
   bool operator==(const PolicyTable&) const = default;
 };

@@ -15,6 +15,7 @@ namespace {
 
 constexpr UnixSeconds kWeek = 7 * 86400;
 constexpr std::string_view kReloaded = "Configuration reloaded.";
+constexpr const char* kReloadedOutcome = "reloaded";  // what the audit trail says of a reload
 
 std::string first_line(std::string_view text) {
   while (!text.empty() && (text.front() == '\n' || text.front() == ' ')) text.remove_prefix(1);
@@ -87,7 +88,7 @@ Controller::PmtaResult Controller::test_and_reload() {
     if (reload.succeeded()) r.outcome = "pmta reload said: " + first_line(reload.out);
     return r;
   }
-  return {true, true, true, "reloaded"};
+  return {true, true, true, kReloadedOutcome};
 }
 
 Controller::PmtaResult Controller::apply_changes(const std::vector<FragmentChange>& changes) {
@@ -127,11 +128,99 @@ struct Controller::PairPlan {
   std::optional<std::string> fragment;
   Tier tier = Tier::medium;  // in force this cycle
   int value_before = 0;      // the pool's value before this cycle
+  PairState before;          // the state it was decided from: what a held change keeps
+  bool traffic = false;      // attempts in its decision window
   bool waiting = false;      // pmta refused a change of the pair a moment ago
   bool has_change = false;   // a fragment of the pair (its own or a VMTA's) is rewritten
   std::map<std::string, SignalFigures> window_by_ip;  // the decision window, per source IP
   IpDiagnosis diagnosis;
   std::vector<const SignalBucket*> buckets;  // the pair's recent buckets
+};
+
+namespace {
+
+// The guard rails never hold nor count what a person decides (override, ack), a tier drop (it
+// must lower the value at once) or a first fragment.
+bool guarded(Rule rule) {
+  return rule != Rule::override && rule != Rule::tier_cap && rule != Rule::initial &&
+         rule != Rule::ack;
+}
+
+// "high-rep-pool/gmail: cut 8 -> 5 held: why".
+std::string held_line(const Decision& d, const std::string& why) {
+  return d.pool + "/" + d.isp + (d.vmta.empty() ? "" : " VMTA " + d.vmta) + ": " +
+         std::string(to_string(d.rule)) + " " + std::to_string(d.old_value) + " -> " +
+         std::to_string(d.new_value) + " held: " + why;
+}
+
+// Today's changes per pair by the policy's own rules, from the audit trail: applied decisions
+// that changed a value, one per cycle (a pool value and its VMTAs' rewritten under one reload
+// are one change of the pair, or an incident on three IPs would use three of the day's changes).
+std::map<PairKey, int> changes_today(const std::vector<DecisionRecord>& history, UnixSeconds now) {
+  std::set<std::tuple<std::string, std::string, UnixSeconds>> cycles;
+  for (const DecisionRecord& r : history) {
+    const Decision& d = r.decision;
+    if (r.applied && d.changes_value() && guarded(d.rule) && d.at >= day_of(now) && d.at <= now) {
+      cycles.insert({d.pool, d.isp, d.at});
+    }
+  }
+  std::map<PairKey, int> out;
+  for (const auto& [pool, isp, at] : cycles) ++out[{pool, isp}];
+  return out;
+}
+
+// When PowerMTA last reloaded for a change. Not after `now`: a replay's clock may be behind.
+std::optional<UnixSeconds> last_reload(const std::vector<DecisionRecord>& history,
+                                       UnixSeconds now) {
+  std::optional<UnixSeconds> last;
+  for (const DecisionRecord& r : history) {
+    const UnixSeconds at = r.decision.at;
+    if (r.applied && r.pmta_outcome == kReloadedOutcome && at <= now && (!last || at > *last)) {
+      last = at;
+    }
+  }
+  return last;
+}
+
+// At most max_changes_per_day changes by the policy's own rules per pair per UTC day: a loop
+// that keeps changing a pair is not converging, and each change costs a reload.
+std::optional<std::string> over_daily_limit(const PolicyParams& policy, int today) {
+  if (today < policy.max_changes_per_day) return std::nullopt;
+  return std::to_string(today) + " changes today already (at most " +
+         std::to_string(policy.max_changes_per_day) + ")";
+}
+
+// No raise (the weekly one, or a recovery probe) while more than raise_hold_share of the pairs
+// with traffic are being cut or verified: so many cuts at once point at a local problem
+// (network, IPs, content), not at the ISPs, and more connections would not help.
+std::optional<std::string> raise_on_hold(const Decision& d, const PolicyParams& policy,
+                                         std::size_t cutting, std::size_t with_traffic) {
+  if ((d.rule != Rule::raise && d.rule != Rule::recover) ||
+      static_cast<double>(cutting) <= policy.raise_hold_share * static_cast<double>(with_traffic)) {
+    return std::nullopt;
+  }
+  return std::to_string(cutting) + " of " + std::to_string(with_traffic) +
+         " pairs with traffic are being cut or verified (raises wait above " +
+         std::to_string(std::lround(policy.raise_hold_share * 100)) + "%)";
+}
+
+}  // namespace
+
+struct Controller::Guards {
+  std::map<PairKey, int> changes_today;
+  std::optional<UnixSeconds> last_reload;
+  std::size_t with_traffic = 0;  // pairs with attempts in their decision window
+  std::size_t cutting = 0;       // of those, cut this cycle or being verified
+
+  // Why the daily limit or the raise hold stops `d` this cycle, if one does.
+  std::optional<std::string> why_held(const Decision& d, const PolicyParams& policy) const {
+    if (!guarded(d.rule) || !d.changes_value()) return std::nullopt;
+    const auto found = changes_today.find({d.pool, d.isp});
+    if (auto why = over_daily_limit(policy, found == changes_today.end() ? 0 : found->second)) {
+      return why;
+    }
+    return raise_on_hold(d, policy, cutting, with_traffic);
+  }
 };
 
 namespace {
@@ -211,7 +300,7 @@ VmtaRemedy diagnose_vmta(const Decision& base, const VmtaSetting* before, bool a
 Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
     std::vector<PairPlan>& plans, const std::vector<VmtaSetting>& stored,
     const std::map<std::pair<std::string, std::string>, std::string>& vmta_of_ip,
-    const Overrides& overrides, UnixSeconds now, CycleReport& report) {
+    const Overrides& overrides, const Guards& guards, UnixSeconds now, CycleReport& report) {
   // The kill switch holds every fragment as it is, the VMTAs' too.
   if (overrides.freeze_all) return stored;
   std::map<std::tuple<std::string, std::string, std::string>, const VmtaSetting*> held;
@@ -280,6 +369,14 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
         }
         const VmtaRemedy remedy =
             diagnose_vmta(d, diagnosed, affected.contains(vmta), ip, pool_value, pair.policy, now);
+        if (remedy.decision) {
+          if (auto why = guards.why_held(*remedy.decision, pair.policy)) {
+            // The VMTA keeps its setting as stored.
+            report.held.push_back(held_line(*remedy.decision, *why));
+            if (before != nullptr) next.push_back(*before);
+            continue;
+          }
+        }
         if (remedy.setting) next.push_back(*remedy.setting);
         if (!remedy.decision) continue;
         d = *remedy.decision;
@@ -310,6 +407,85 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
     }
   }
   return next;
+}
+
+Expected<Controller::Guards> Controller::guards_for(const std::vector<PairPlan>& plans,
+                                                    UnixSeconds now) {
+  UnixSeconds widest_interval = 0;
+  for (const ManagedPair& pair : pairs_) {
+    widest_interval = std::max(widest_interval, pair.policy.min_reload_interval_seconds);
+  }
+  Expected<std::vector<DecisionRecord>> history = store_.history(
+      HistoryFilter{std::nullopt, std::nullopt, std::min(day_of(now), now - widest_interval)});
+  if (!history) return history.error();
+  Guards guards;
+  guards.changes_today = changes_today(*history, now);
+  guards.last_reload = last_reload(*history, now);
+  for (const PairPlan& plan : plans) {
+    if (!plan.traffic) continue;
+    ++guards.with_traffic;
+    const std::optional<Decision>& d = plan.outcome.decision;
+    const bool cut = d && (d->rule == Rule::cut || d->rule == Rule::severe_cut);
+    if (cut || plan.before.phase == Phase::verifying) ++guards.cutting;
+  }
+  return guards;
+}
+
+// A held pool change: the pair keeps the state it was decided from, and nothing of it is
+// written or recorded; its VMTAs are planned against the value it keeps.
+void Controller::hold_pair_changes(std::vector<PairPlan>& plans, const Guards& guards,
+                                   CycleReport& report) {
+  for (PairPlan& plan : plans) {
+    const std::optional<Decision>& d = plan.outcome.decision;
+    if (!d) continue;
+    if (auto why = guards.why_held(*d, plan.pair->policy)) {
+      report.held.push_back(held_line(*d, *why));
+      plan.outcome = Outcome{plan.before, std::nullopt};
+    }
+  }
+}
+
+// At most one reload per min_reload_interval: PowerMTA reloads for every pool at once, and
+// reloads in quick succession disturb its delivery. A person's override or a tier drop goes out
+// at once, though, and the other changes go with it (the reload happens anyway). A held pair
+// keeps its state and its VMTAs their settings.
+void Controller::hold_for_reload_interval(std::vector<PairPlan>& plans, const Guards& guards,
+                                          const std::vector<VmtaSetting>& stored_vmtas,
+                                          std::vector<VmtaSetting>& next_vmtas, UnixSeconds now,
+                                          CycleReport& report) {
+  if (!guards.last_reload) return;
+  const bool urgent = std::any_of(report.changes.begin(), report.changes.end(), [](const auto& c) {
+    return c.decision.rule == Rule::override || c.decision.rule == Rule::tier_cap;
+  });
+  if (urgent) return;
+  const UnixSeconds since = now - *guards.last_reload;
+  for (PairPlan& plan : plans) {
+    const ManagedPair& pair = *plan.pair;
+    const UnixSeconds interval = pair.policy.min_reload_interval_seconds;
+    if (!plan.has_change || since >= interval) continue;
+    const std::string why = "the last reload was " + std::to_string(since) +
+                            " s ago (at most one per " + std::to_string(interval) + " s)";
+    const auto of_pair = [&](const Decision& d) {
+      return d.pool == pair.pool && d.isp == pair.isp;
+    };
+    for (const FragmentChange& c : report.changes) {
+      if (!of_pair(c.decision)) continue;
+      report.held.push_back(held_line(c.decision, why));
+      if (c.decision.vmta.empty()) continue;
+      const auto same_vmta = [&](const VmtaSetting& v) {
+        return v.pool == pair.pool && v.isp == pair.isp && v.vmta == c.decision.vmta;
+      };
+      std::erase_if(next_vmtas, same_vmta);
+      const auto stored = std::find_if(stored_vmtas.begin(), stored_vmtas.end(), same_vmta);
+      if (stored != stored_vmtas.end()) next_vmtas.push_back(*stored);
+    }
+    std::erase_if(report.changes, [&](const FragmentChange& c) { return of_pair(c.decision); });
+    // Its other decisions (a phase) came with the held state: decided again next cycle too.
+    std::erase_if(report.decisions, of_pair);
+    plan.outcome = Outcome{plan.before, std::nullopt};
+    plan.initial.reset();
+    plan.has_change = false;
+  }
 }
 
 Expected<Overrides> Controller::current_overrides(CycleReport& report,
@@ -451,26 +627,33 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     plan.value_before = state.max_smtp_out;
     plan.tier = tier;
     plan.waiting = waiting_after_failure;
-    const bool value_changes = plan.outcome.decision && plan.outcome.decision->changes_value();
-    // A change writes the fragment anyway, and its decision says why.
-    if (check_fragment && !current && !waiting_after_failure && !value_changes &&
-        !overrides.freeze_all) {
-      Decision d;
-      d.pool = pair.pool;
-      d.isp = pair.isp;
-      d.at = now;
-      d.rule = Rule::initial;
-      d.old_value = d.new_value = state.max_smtp_out;
-      d.phase = plan.outcome.next.phase;
-      d.reason = "no fragment yet: writing it with the pair's value (tier " +
-                 std::string(to_string(tier)) + ")";
-      plan.initial = d;
-    }
+    plan.before = std::move(state);
+    plan.traffic = signals.window.attempts > 0;
     plans.push_back(std::move(plan));
   }
 
+  // The guard rails, between the decisions and the fragments.
+  Expected<Guards> guards = guards_for(plans, now);
+  if (!guards) return guards.error();
+  hold_pair_changes(plans, *guards, report);
+
   for (PairPlan& plan : plans) {
     const std::optional<Decision>& decision = plan.outcome.decision;
+    const bool value_changes = decision && decision->changes_value();
+    // A change writes the fragment anyway, and its decision says why.
+    if (plan.fragment_read && !plan.fragment && !plan.waiting && !value_changes &&
+        !overrides.freeze_all) {
+      Decision d;
+      d.pool = plan.pair->pool;
+      d.isp = plan.pair->isp;
+      d.at = now;
+      d.rule = Rule::initial;
+      d.old_value = d.new_value = plan.value_before;
+      d.phase = plan.outcome.next.phase;
+      d.reason = "no fragment yet: writing it with the pair's value (tier " +
+                 std::string(to_string(plan.tier)) + ")";
+      plan.initial = d;
+    }
     if (plan.initial) report.decisions.push_back(*plan.initial);
     if (decision) report.decisions.push_back(*decision);
     const Decision* cause = decision && decision->changes_value() ? &*decision
@@ -501,8 +684,9 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
   for (const IpVmta& v : *known_ip_vmtas) vmta_of_ip[{v.pool, v.source_ip}] = v.vmta;
   for (const IpVmta& v : input.ip_vmtas) vmta_of_ip[{v.pool, v.source_ip}] = v.vmta;
   Expected<std::vector<VmtaSetting>> next_vmtas =
-      plan_vmta_fragments(plans, *stored_vmtas, vmta_of_ip, overrides, now, report);
+      plan_vmta_fragments(plans, *stored_vmtas, vmta_of_ip, overrides, *guards, now, report);
   if (!next_vmtas) return next_vmtas.error();
+  hold_for_reload_interval(plans, *guards, *stored_vmtas, *next_vmtas, now, report);
 
   if (mode == CycleMode::plan) return report;
 

@@ -56,6 +56,9 @@ struct CycleReport {
   std::vector<std::string> reputation_warnings;  // lines of its answer it ignored
   std::vector<Decision> decisions;
   std::vector<FragmentChange> changes;  // decisions that rewrite a fragment
+  // Changes the guard rails held back, one line each: not written, not recorded, and decided
+  // again next cycle.
+  std::vector<std::string> held;
   bool reloaded = false;
   bool pmta_failed = false;  // a change was refused; the previous fragments are back
   std::string pmta_outcome;
@@ -101,6 +104,7 @@ class Controller {
 
  private:
   struct PairPlan;
+  struct Guards;
   struct PmtaResult {
     bool ok = false;
     bool reloaded = false;
@@ -122,7 +126,18 @@ class Controller {
   Expected<std::vector<VmtaSetting>> plan_vmta_fragments(
       std::vector<PairPlan>& plans, const std::vector<VmtaSetting>& stored,
       const std::map<std::pair<std::string, std::string>, std::string>& vmta_of_ip,
-      const Overrides& overrides, UnixSeconds now, CycleReport& report);
+      const Overrides& overrides, const Guards& guards, UnixSeconds now, CycleReport& report);
+  // What the guard rails go by this cycle: the audit trail since the start of the UTC day (or of
+  // the longest reload interval), and the pairs' decisions.
+  Expected<Guards> guards_for(const std::vector<PairPlan>& plans, UnixSeconds now);
+  // Holds the pairs' own changes that the daily limit or the raise hold stop.
+  static void hold_pair_changes(std::vector<PairPlan>& plans, const Guards& guards,
+                                CycleReport& report);
+  // Holds the changes of the pairs whose reload interval has not passed since the last reload.
+  static void hold_for_reload_interval(std::vector<PairPlan>& plans, const Guards& guards,
+                                       const std::vector<VmtaSetting>& stored_vmtas,
+                                       std::vector<VmtaSetting>& next_vmtas, UnixSeconds now,
+                                       CycleReport& report);
 
   AccountingSource& source_;
   StateStore& store_;

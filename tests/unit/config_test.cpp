@@ -10,6 +10,8 @@
 #include <optional>
 #include <string>
 
+#include "cli/setup.h"
+
 namespace sluice::config {
 namespace {
 
@@ -869,6 +871,95 @@ TEST(ConfigErrors, ReputationValues) {
   EXPECT_EQ(error_of("[reputation]\ncommand = [\"/rep\"]\ntimeout_seconds = 5\n"),
             "sluice.toml:3: unknown key 'timeout_seconds' in [reputation]");
   EXPECT_EQ(error_of("reputation = \"/rep\"\n"), "sluice.toml:1: 'reputation' must be a table");
+}
+
+// --- Guard rails: max_changes_per_day, min_reload_interval_minutes, raise_hold_share ---
+
+TEST(Config, GuardRailKeysReachThePolicy) {
+  const LoadResult result = load_string(R"([policy]
+max_changes_per_day = 6
+min_reload_interval_minutes = 10
+raise_hold_share = 0.75
+[[pool]]
+name = "warm"
+[pool.policy]
+max_changes_per_day = 2
+[[pool]]
+name = "bulk"
+)",
+                                        "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const Config& c = *result.config;
+  EXPECT_EQ(c.policy.max_changes_per_day, 6);
+  EXPECT_EQ(c.policy.min_reload_interval_minutes, 10);
+  EXPECT_EQ(c.policy.raise_hold_share, 0.75);
+  EXPECT_EQ(c.pools[0].policy.max_changes_per_day, 2);
+  EXPECT_EQ(c.pools[0].policy.raise_hold_share, std::nullopt);
+
+  const PolicyParams warm = cli::policy_for(c, c.pools[0]);
+  EXPECT_EQ(warm.max_changes_per_day, 2);
+  EXPECT_EQ(warm.min_reload_interval_seconds, 600);
+  EXPECT_EQ(warm.raise_hold_share, 0.75);
+  EXPECT_EQ(cli::policy_for(c, c.pools[1]).max_changes_per_day, 6);
+
+  const Config defaults = *load_string("[[pool]]\nname = \"bulk\"\n", "sluice.toml").config;
+  const PolicyParams p = cli::policy_for(defaults, defaults.pools[0]);
+  EXPECT_EQ(p.max_changes_per_day, 4);
+  EXPECT_EQ(p.min_reload_interval_seconds, 300);
+  EXPECT_EQ(p.raise_hold_share, 0.5);
+}
+
+TEST(Config, GuardRailKeysAcceptTheirBounds) {
+  for (const char* text : {"max_changes_per_day = 1\nmin_reload_interval_minutes = 1\n"
+                           "raise_hold_share = 1\n",
+                           "max_changes_per_day = 100\nmin_reload_interval_minutes = 1440\n"
+                           "raise_hold_share = 0.01\n"}) {
+    const LoadResult result = load_string(std::string("[policy]\n") + text, "sluice.toml");
+    EXPECT_TRUE(result.config.has_value()) << result.error;
+  }
+}
+
+TEST(ConfigErrors, GuardRailKeysOutOfRange) {
+  struct Case {
+    const char* key;
+    const char* bad;
+    const char* must;
+  };
+  for (const Case& c : {Case{"max_changes_per_day", "0", "an integer from 1 to 100"},
+                        Case{"max_changes_per_day", "101", "an integer from 1 to 100"},
+                        Case{"max_changes_per_day", "4.0", "an integer from 1 to 100"},
+                        Case{"min_reload_interval_minutes", "0", "an integer from 1 to 1440"},
+                        Case{"min_reload_interval_minutes", "1441", "an integer from 1 to 1440"},
+                        Case{"raise_hold_share", "0", "a number above 0 and at most 1"},
+                        Case{"raise_hold_share", "1.01", "a number above 0 and at most 1"},
+                        Case{"raise_hold_share", "-0.5", "a number above 0 and at most 1"}}) {
+    EXPECT_EQ(
+        error_of(std::string("[policy]\n") + c.key + " = " + c.bad + "\n"),
+        std::string("sluice.toml:2: [policy] '") + c.key + "' must be " + c.must + ", not " + c.bad)
+        << c.key << " = " << c.bad;
+  }
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\n[pool.policy]\nraise_hold_share = 2\n"),
+            "sluice.toml:4: pool 'bulk': [pool.policy] 'raise_hold_share' must be a number above 0 "
+            "and at most 1, not 2");
+}
+
+TEST(Config, ExampleFileDocumentsTheGuardRailDefaults) {
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/sluice.toml");
+  std::string line;
+  std::string policy;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# [policy]") inside = true;
+    if (!inside) continue;
+    if (line.empty()) break;
+    policy += (line == "#" ? "" : line.substr(2)) + "\n";
+  }
+  const LoadResult uncommented = load_string(policy, "policy");
+  ASSERT_TRUE(uncommented.config.has_value()) << uncommented.error << "\n" << policy;
+  const PolicyTable& p = uncommented.config->policy;
+  EXPECT_EQ(p.max_changes_per_day, 4);
+  EXPECT_EQ(p.min_reload_interval_minutes, 5);
+  EXPECT_EQ(p.raise_hold_share, 0.5);
 }
 
 }  // namespace

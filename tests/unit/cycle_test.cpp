@@ -1426,5 +1426,314 @@ TEST_F(CycleVmtaDiagnosis, ThrottlingSpreadOverTheIpsCutsThePoolAndNoVmta) {
   EXPECT_THAT(store_.vmta_settings(), IsEmpty());
 }
 
+// ---------------------------------------------------------------------------------------------
+// Guard rails: at most max_changes_per_day changes per pair per UTC day, one reload per
+// min_reload_interval, no raise while most pairs are being cut, one change per window.
+
+class CycleGuardTest : public CycleTest {
+ protected:
+  static constexpr UnixSeconds kToday = kT0 - 10 * kHour;  // 2026-11-27T00:00:00Z
+
+  // `delivered` deliveries and `deferred` deferrals with `diag` to `domain`, spread evenly over
+  // [from, to), from one source IP: no per-IP diagnosis, the pool's value decides.
+  void traffic_between(const std::string& domain, int delivered, int deferred,
+                       const std::string& diag, UnixSeconds from, UnixSeconds to) {
+    const int total = delivered + deferred;
+    for (int i = 0; i < total; ++i) {
+      ScriptedSource::Line l;
+      l.at = from + ((to - from) * i) / total;
+      l.rcpt = "g" + std::to_string(i) + "@" + domain;
+      l.source_ip = "198.51.100.1";
+      l.vmta = "bulk-ip-1";
+      if ((i + 1) * deferred / total != i * deferred / total) {
+        l.type = RecordType::deferred;
+        l.diag = diag;
+      }
+      source_.append(std::move(l));
+    }
+  }
+
+  // An entry of the audit trail, as an earlier cycle left it. Only before the first cycle: the
+  // memory store's commit replaces the checkpoints.
+  void on_record(const std::string& isp, UnixSeconds at, Rule rule, int old_value, int new_value,
+                 bool applied = true, std::string vmta = "") {
+    DecisionRecord r;
+    r.decision.pool = kPool;
+    r.decision.isp = isp;
+    r.decision.vmta = std::move(vmta);
+    r.decision.at = at;
+    r.decision.rule = rule;
+    r.decision.old_value = old_value;
+    r.decision.new_value = new_value;
+    r.applied = applied;
+    r.pmta_outcome = applied ? "reloaded" : "dry run";
+    ASSERT_TRUE(store_.commit_cycle({}, {}, {}, {r}, ManualCommit{}));
+  }
+
+  // Four UTC days before today with 120 clean deliveries each, and 120 in the last 20 minutes:
+  // what the weekly raise asks for.
+  void clean_week(const std::string& domain) {
+    for (UnixSeconds day = 4; day >= 0; --day) {
+      traffic_between(domain, 120, 0, "", kT0 - day * kDay - 20 * kMinute, kT0 - day * kDay);
+    }
+  }
+};
+
+TEST_F(CycleGuardTest, TheFifthChangeOfADayIsHeldAndGoesThroughTheNextDay) {
+  existing("gmail", 8);
+  for (int hour : {1, 3, 5, 7}) on_record("gmail", kToday + hour * kHour, Rule::cut, 9, 8);
+  const PairState before = *store_.pair(kPool, "gmail");
+  const std::optional<std::string> fragment = fragments_.get(kPool, "gmail");
+  const std::size_t recorded = store_.decisions().size();
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->held,
+                ElementsAre("high-rep-pool/gmail: severe_cut 8 -> 4 held: 4 changes today already "
+                            "(at most 4)"));
+    EXPECT_THAT(report->decisions, IsEmpty());
+    EXPECT_THAT(report->changes, IsEmpty());
+    EXPECT_EQ(fragments_.get(kPool, "gmail"), fragment);
+    EXPECT_EQ(store_.pair(kPool, "gmail"), before);
+    EXPECT_EQ(store_.decisions().size(), recorded);
+    EXPECT_EQ(stored_attempts(store_), 300u);  // the signals are kept all the same
+  }
+
+  // Decided again the next UTC day, on the throttling still going on.
+  const UnixSeconds next_day = kToday + kDay + 5 * kMinute;
+  clock_.set(next_day);
+  traffic_between("gmail.com", 200, 100, kGmailThrottle, next_day - 20 * kMinute, next_day);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held, IsEmpty());
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(report->decisions[0].new_value, 4);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 4);
+}
+
+TEST_F(CycleGuardTest, OnlyTodaysAppliedChangesByThePolicysRulesCount) {
+  existing("gmail", 8);
+  // Three changes: a cycle that changed the pool and a VMTA counts once.
+  on_record("gmail", kToday + 1 * kHour, Rule::cut, 10, 8);
+  on_record("gmail", kToday + 1 * kHour, Rule::cut, 10, 5, true, "gmail-ip-1");
+  on_record("gmail", kToday + 3 * kHour, Rule::raise, 8, 9);
+  on_record("gmail", kToday + 5 * kHour, Rule::undo, 9, 8);
+  // Not counted: a person's pin, a tier drop, a first fragment, a dry run, a decision that kept
+  // the value, yesterday's changes, another pair's.
+  on_record("gmail", kToday + 6 * kHour, Rule::override, 8, 4);
+  on_record("gmail", kToday + 7 * kHour, Rule::tier_cap, 12, 10);
+  on_record("gmail", kToday + 2 * kHour, Rule::initial, 6, 6);
+  on_record("gmail", kToday + 8 * kHour, Rule::cut, 8, 5, false);
+  on_record("gmail", kToday + 9 * kHour, Rule::settle, 8, 8);
+  on_record("gmail", kToday - 2 * kHour, Rule::cut, 8, 6);
+  on_record("gmail", kToday - 1 * kHour, Rule::raise, 6, 8);
+  on_record("yahoo", kToday + 4 * kHour, Rule::cut, 6, 4);
+  on_record("yahoo", kToday + 4 * kHour + kMinute, Rule::raise, 4, 6);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held, IsEmpty());
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+}
+
+TEST_F(CycleGuardTest, ASecondReloadWithin5MinutesIsHeldAndGoesThroughAfterThem) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle());
+  ASSERT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+
+  // Yahoo's burst 4 minutes later: decided, but it would reload again.
+  const PairState yahoo_before = *store_.pair(kPool, "yahoo");
+  const std::optional<std::string> yahoo_fragment = fragments_.get(kPool, "yahoo");
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  clock_.set(kT0 + 4 * kMinute);
+  {
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->held, ElementsAre("high-rep-pool/yahoo: severe_cut 6 -> 3 held: the last "
+                                          "reload was 240 s ago (at most one per 300 s)"));
+    EXPECT_THAT(report->decisions, IsEmpty());
+    EXPECT_THAT(report->changes, IsEmpty());
+    EXPECT_FALSE(report->reloaded);
+  }
+  EXPECT_EQ(fragments_.get(kPool, "yahoo"), yahoo_fragment);
+  EXPECT_EQ(store_.pair(kPool, "yahoo"), yahoo_before);
+  EXPECT_THAT(store_.decisions(), SizeIs(1));
+
+  clock_.set(kT0 + 5 * kMinute);
+  calls_.clear();
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held, IsEmpty());
+  EXPECT_EQ(calls_, (std::vector<Argv>{kTestConfig, kReload}));
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  EXPECT_EQ(report->decisions[0].isp, "yahoo");
+  EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+  EXPECT_EQ(store_.pair(kPool, "yahoo")->phase, Phase::verifying);
+}
+
+TEST_F(CycleGuardTest, ATierDropIsNeverHeldAndTakesTheOtherChangesAlong) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  // Four changes of gmail today, the last reload a minute ago.
+  for (int hour : {1, 3, 5}) on_record("gmail", kToday + hour * kHour, Rule::cut, 9, 8);
+  on_record("gmail", kT0 - kMinute, Rule::raise, 7, 8);
+  Overrides o;
+  o.tiers.push_back(TierOverride{kPool, "gmail", Tier::medium, "postmaster tools", 9});
+  overrides_.set(o);
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held, IsEmpty());
+  EXPECT_EQ(calls_, (std::vector<Argv>{kTestConfig, kReload}));
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  EXPECT_EQ(report->decisions[0].rule, Rule::tier_cap);
+  EXPECT_EQ(report->decisions[1].rule, Rule::severe_cut);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 5);  // gmail medium: 3-5
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+}
+
+TEST_F(CycleGuardTest, RaisesWaitWhileMostPairsWithTrafficAreBeingCut) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  manage("outlook", Tier::high);
+  manage("gmx", Tier::high);  // no traffic: not counted either way
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  existing("outlook", 6);
+  existing("gmx", 3);
+  const PairState gmail_before = *store_.pair(kPool, "gmail");
+  const std::optional<std::string> gmail_fragment = fragments_.get(kPool, "gmail");
+  clean_week("gmail.com");
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  traffic("outlook.com", 200, 100, kOutlookThrottle);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held,
+              ElementsAre("high-rep-pool/gmail: raise 8 -> 9 held: 2 of 3 pairs with traffic are "
+                          "being cut or verified (raises wait above 50%)"));
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  EXPECT_EQ(report->decisions[0].isp, "yahoo");
+  EXPECT_EQ(report->decisions[1].isp, "outlook");
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), gmail_fragment);
+  EXPECT_EQ(store_.pair(kPool, "gmail"), gmail_before);
+}
+
+TEST_F(CycleGuardTest, ARaiseGoesThroughWhileAtMostHalfThePairsAreBeingCut) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  existing("gmail", 8);
+  existing("yahoo", 6);
+  clean_week("gmail.com");
+  traffic("yahoo.com", 200, 100, kYahooThrottle);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held, IsEmpty());
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  EXPECT_EQ(report->decisions[0].rule, Rule::raise);
+  EXPECT_EQ(report->decisions[0].new_value, 9);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 9);
+  EXPECT_EQ(value_in(fragments_.get(kPool, "yahoo")), 3);
+}
+
+TEST_F(CycleVmtaDiagnosis, AVmtasStepUpWaitsWhileMostPairsAreBeingCut) {
+  manage("gmail", Tier::high);
+  manage("yahoo", Tier::high);
+  manage("outlook", Tier::high);
+  existing("yahoo", 6);
+  existing("outlook", 6);
+  first_cut();
+  const std::vector<VmtaSetting> settings = store_.vmta_settings();
+
+  // Six clean hours later the VMTA would step up, but yahoo and outlook are being cut.
+  const UnixSeconds t = kT0 + 6 * kHour;
+  clock_.set(t);
+  one_bad_ip(100, 0, t - 20 * kMinute, t);
+  for (const auto& [domain, diag] :
+       {std::pair{"yahoo.com", kYahooThrottle}, std::pair{"outlook.com", kOutlookThrottle}}) {
+    for (int i = 0; i < 300; ++i) {
+      ScriptedSource::Line l;
+      l.at = t - 20 * kMinute + i * 4;
+      l.rcpt = "v" + std::to_string(i) + "@" + domain;
+      l.source_ip = i % 2 == 0 ? "198.51.100.1" : "198.51.100.2";
+      l.vmta = i % 2 == 0 ? "bulk-ip-1" : "bulk-ip-2";
+      if (i % 3 == 0) {
+        l.type = RecordType::deferred;
+        l.diag = diag;
+      }
+      source_.append(std::move(l));
+    }
+  }
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->held,
+              ElementsAre("high-rep-pool/gmail VMTA gmail-ip-1: raise 4 -> 6 held: 2 of 3 pairs "
+                          "with traffic are being cut or verified (raises wait above 50%)"));
+  EXPECT_THAT(report->changes, SizeIs(2));  // the two cuts
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), 4);
+  EXPECT_EQ(store_.vmta_settings(), settings);
+}
+
+TEST_F(CycleGuardTest, OneChangePerPairPerWindow) {
+  existing("gmail", 8);
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  script({config_ok(), reloaded()});
+  ASSERT_TRUE(cycle());
+  ASSERT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+
+  // The throttling goes on, at 10%: through the verification window nothing changes however
+  // many cycles run, reloads allowed or not.
+  for (UnixSeconds at : {5, 10, 20, 29}) {
+    const UnixSeconds t = kT0 + at * kMinute;
+    traffic_between("gmail.com", 45, 5, kGmailThrottle, t - 5 * kMinute, t);
+    clock_.set(t);
+    FORBID_CALL(runner_, run(_, _));
+    Expected<CycleReport> report = cycle();
+    ASSERT_TRUE(report) << report.error().message;
+    EXPECT_THAT(report->decisions, IsEmpty()) << at;
+    EXPECT_THAT(report->held, IsEmpty()) << at;
+  }
+  traffic_between("gmail.com", 45, 5, kGmailThrottle, kT0 + 29 * kMinute, kT0 + 30 * kMinute);
+
+  // Then one change, on the figures since the last one only: not the burst that caused it.
+  clock_.set(kT0 + 30 * kMinute);
+  script({config_ok(), reloaded()});
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  const Decision& d = report->decisions[0];
+  EXPECT_EQ(d.rule, Rule::cut);
+  EXPECT_EQ(d.old_value, 4);
+  EXPECT_EQ(d.new_value, 3);  // 10% still refused: floor(4 x 0.9)
+  EXPECT_EQ(d.figures.attempts, 250u);
+  EXPECT_EQ(d.figures.throttle, 25u);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->last_change_at, kT0 + 30 * kMinute);
+}
 }  // namespace
 }  // namespace sluice
