@@ -12,6 +12,7 @@
 #include "adapters/atomic_file.h"
 #include "adapters/fragment_files.h"
 #include "adapters/system_clock.h"
+#include "cli/decision_format.h"
 #include "cli/sim_html.h"
 #include "config/scenario.h"
 #include "controller/time_format.h"
@@ -44,27 +45,6 @@ std::string duration_text(const std::optional<std::int64_t>& seconds) {
 
 Json optional_json(const std::optional<std::int64_t>& v) {
   return v ? Json(*v) : Json();
-}
-
-std::string decision_text(const Decision& d) {
-  std::string line = format_time(d.at) + " " + d.pool + "/" + d.isp +
-                     (d.vmta.empty() ? "" : "/" + d.vmta) + " " + std::string(to_string(d.rule));
-  if (d.changes_value()) {
-    line += " " + std::to_string(d.old_value) + " -> " + std::to_string(d.new_value);
-  }
-  return line + ": " + d.reason;
-}
-
-Json decision_json(const Decision& d) {
-  return {{"at", format_time(d.at)},
-          {"pool", d.pool},
-          {"isp", d.isp},
-          {"vmta", d.vmta},
-          {"rule", to_string(d.rule)},
-          {"old_value", d.old_value},
-          {"new_value", d.new_value},
-          {"phase", to_string(d.phase)},
-          {"reason", d.reason}};
 }
 
 // A directory of its own for the sluice policy's files, removed when done.
@@ -202,7 +182,7 @@ int run_simulate(const GlobalOptions& global, const SimulateArgs& args) {
     if (!result->sluice_decisions.empty()) {
       std::printf("\nsluice's decisions:\n");
       for (const Decision& d : result->sluice_decisions) {
-        std::printf("  %s\n", decision_text(d).c_str());
+        std::printf("  %s\n", decision_line(d).c_str());
       }
     }
     if (!load.scenario->limits.empty()) {
@@ -286,7 +266,7 @@ int run_replay(const GlobalOptions& global, const ReplayArgs& args) {
       if (global.json) {
         decisions.push_back(decision_json(d));
       } else {
-        std::printf("%s\n", decision_text(d).c_str());
+        std::printf("%s\n", decision_line(d).c_str());
       }
     }
   }

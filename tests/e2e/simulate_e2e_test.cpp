@@ -139,7 +139,7 @@ TEST(ReplayE2E, ShowsTheDecisionsOfTheHistoryAndWritesNothing) {
 
   const ProcessResult r = box.sluice(kNow + kHour, {"replay"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_TRUE(contains(r.out, "high-rep-pool/gmail initial: no fragment yet")) << r.out;
+  EXPECT_TRUE(contains(r.out, "high-rep-pool/gmail initial 6 -> 6: no fragment yet")) << r.out;
   EXPECT_TRUE(contains(r.out, "high-rep-pool/gmail cut 6 -> 4: throttle deferral rate")) << r.out;
   EXPECT_TRUE(contains(r.out, "replayed " + iso(kNow - 3 * kHour) + " .. " + iso(kNow) +
                                   ": 1800 records, 2 decisions would have been made"))
