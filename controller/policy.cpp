@@ -160,8 +160,10 @@ Outcome undo_ineffective_cuts(const PairState& state, const SignalFigures& w,
                                  : policy.verify_connection_seconds;
   if (value >= state.last_safe || now < state.last_change_at + verify) return out;
   const int step = std::max(1, (state.last_safe - value + 1) / 2);
-  next.max_smtp_out =
+  const int back =
       std::min({state.last_safe, value + step, range_for(policy, state.isp, state.tier).cap});
+  if (back <= value) return out;  // a tier dropped below the value before the incident
+  next.max_smtp_out = back;
   next.last_change_at = now;
   out.decision = make_decision(state, now, Rule::undo, next.max_smtp_out, Phase::no_effect, w,
                                "undoing a cut that showed no effect, towards " +
