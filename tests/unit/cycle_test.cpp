@@ -76,7 +76,7 @@ class ScriptedSource : public AccountingSource {
       r.time_logged = l.at;
       r.rcpt = l.rcpt;
       r.dsn_diag = l.diag;
-      r.vmta = l.vmta.empty() ? "ip-1" : l.vmta;
+      r.vmta = l.vmta.empty() ? std::string_view("ip-1") : std::string_view(l.vmta);
       r.vmta_pool = kPool;
       r.source_ip = l.source_ip;
       sink.on_record(r);
