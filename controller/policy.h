@@ -53,7 +53,7 @@ struct PolicyParams {
   int raise_min_busy_days = 4;  // of the 7: "enough traffic that the limit was used"
   std::string connect_rate = "1/s";
   UnixSeconds retry_failed_change_seconds = 300;
-  double no_effect_fall = 0.2;      // a cut after which the rate fell by less showed no effect
+  double no_effect_fall = 0.2;  // a cut after which the rate fell by less showed no effect
   // Recovery after a cut that worked: probes back towards the safe level, the first after this
   // much clean time (connection incidents; reputation and rate ones take the slow one), each
   // failed probe doubling the wait up to the longest.
@@ -63,7 +63,7 @@ struct PolicyParams {
   // Persistence: a cut needs this many throttle deferrals within the last trigger_seconds.
   std::uint64_t trigger_events = 1;
   UnixSeconds trigger_seconds = 3600;
-  double concentration_factor = 3;  // affected IPs' throttle rate against the rest's
+  double concentration_factor = 3;               // affected IPs' throttle rate against the rest's
   UnixSeconds vmta_recovery_seconds = 6 * 3600;  // clean time before a VMTA's value steps up
   // Guard rails, applied by the cycle: changes by the policy's own rules per pair per UTC day,
   // the shortest time between two reloads, and the share of pairs with traffic cutting or
