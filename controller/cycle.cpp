@@ -306,6 +306,9 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
   std::map<std::tuple<std::string, std::string, std::string>, const VmtaSetting*> held;
   for (const VmtaSetting& v : stored) held[{v.pool, v.isp, v.vmta}] = &v;
   std::vector<VmtaSetting> next;
+  // Each pool's VMTAs with their IPs, built once rather than per pair.
+  std::map<std::string, std::map<std::string, std::vector<std::string>>> ips_by_pool;
+  for (const auto& [key, vmta] : vmta_of_ip) ips_by_pool[key.first][vmta].push_back(key.second);
   for (PairPlan& plan : plans) {
     const ManagedPair& pair = *plan.pair;
     std::set<std::string> vmtas;
@@ -319,10 +322,7 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
       if (v.pool == pair.pool && v.isp == pair.isp) vmtas.insert(v.vmta);
     }
     // The IPs of each VMTA, and the VMTAs the diagnosis points at.
-    std::map<std::string, std::vector<std::string>> ips_of;
-    for (const auto& [key, vmta] : vmta_of_ip) {
-      if (key.first == pair.pool) ips_of[vmta].push_back(key.second);
-    }
+    std::map<std::string, std::vector<std::string>>& ips_of = ips_by_pool[pair.pool];
     std::set<std::string> affected;
     for (const std::string& ip : plan.diagnosis.ips) {
       if (auto found = vmta_of_ip.find({pair.pool, ip}); found != vmta_of_ip.end()) {
