@@ -23,6 +23,7 @@
 #include "cli/diff.h"
 #include "cli/override_commands.h"
 #include "controller/estimator.h"
+#include "controller/fragment.h"
 #include "state/sqlite_store.h"
 #include "state/writer_lock.h"
 
@@ -202,6 +203,43 @@ Expected<UnixSeconds> parse_interval(const std::string& text) {
   return Error{"--interval: '" + text + "' is not a duration such as 60s or 5m"};
 }
 
+// The fragment's settings beside max-smtp-out, and where a warming pair is in its schedule.
+Json settings_json(const PairState& state, const PolicyParams& policy) {
+  const int rate = warmup_rate(state, policy);
+  const int retry = retry_after_minutes(state, policy);
+  Json warmup;
+  if (state.tier == Tier::warming) {
+    const int stages = static_cast<int>(warmup_rates_for(policy, state.isp).size());
+    Json next_stage;
+    if (state.warmup_stage_at != 0 && state.warmup_stage < stages) {
+      next_stage = format_time(std::max(state.warmup_stage_at, state.last_throttle_at) +
+                               policy.warmup_stage_seconds);
+    }
+    warmup = {{"stage", std::min(state.warmup_stage + 1, stages)},
+              {"stages", stages},
+              {"next_stage_at", next_stage}};
+  }
+  return {{"max_msg_rate_per_hour", rate > 0 ? Json(rate) : Json()},
+          {"retry_after_minutes", retry > 0 ? Json(retry) : Json()},
+          {"warmup", warmup}};
+}
+
+// "max-msg-rate 50/h, retry-after 30m; warm-up stage 1 of 5, the next after a clean week, not
+// before 2026-12-04T10:00:00Z".
+std::string settings_text(const PairState& state, const PolicyParams& policy) {
+  std::string out = fragment_settings_text(state, policy);
+  const Json settings = settings_json(state, policy);
+  const Json& warmup = settings["warmup"];
+  if (warmup.is_null()) return out;
+  out += "; warm-up stage " + std::to_string(warmup["stage"].get<int>()) + " of " +
+         std::to_string(warmup["stages"].get<int>());
+  if (warmup["next_stage_at"].is_string()) {
+    out += ", the next after a clean stage period, not before " +
+           warmup["next_stage_at"].get<std::string>();
+  }
+  return out;
+}
+
 }  // namespace
 
 int run_once(const GlobalOptions& global, bool dry_run) {
@@ -312,6 +350,7 @@ int run_status(const GlobalOptions& global) {
   if (!loaded_vmtas) return fail(loaded_vmtas.error().message);
   const std::vector<VmtaSetting>& vmta_settings = *loaded_vmtas;
   std::string warnings;
+  std::string settings_notes;  // warming or recovering pairs' other settings
 
   Json rows = Json::array();
   std::string text;
@@ -328,7 +367,7 @@ int run_status(const GlobalOptions& global) {
         seen = true;
       }
     }
-    const TierChoice choice = choose_tier(pair, overrides, *reputation);
+    const TierChoice choice = choose_tier(pair, overrides, *reputation, seen && state.warmed_up);
     const Tier tier = choice.tier;
     const TierRange range = range_for(pair.policy, pair.isp, tier);
     static const std::vector<PairBucket> kNone;
@@ -370,6 +409,13 @@ int run_status(const GlobalOptions& global) {
     }
     row["next_raise_at"] = next_raise;
     row["last_failure"] = state.last_failure.empty() ? Json() : Json(state.last_failure);
+    PairState shown_state = state;
+    shown_state.tier = tier;
+    row["settings"] = settings_json(shown_state, pair.policy);
+    if (seen && (tier == Tier::warming || retry_after_minutes(shown_state, pair.policy) > 0)) {
+      settings_notes +=
+          pair.pool + "/" + pair.isp + ": " + settings_text(shown_state, pair.policy) + "\n";
+    }
     const Override* manual = overrides.for_pair(pair.pool, pair.isp, now);
     row["override"] = overrides.freeze_all
                           ? Json("frozen by the kill switch (" + overrides.freeze_reason + ")")
@@ -422,6 +468,7 @@ int run_status(const GlobalOptions& global) {
                 Json{{"pools", rows}, {"overrides", overrides_json(shown, now)}}.dump(2).c_str());
   } else {
     std::fputs(text.c_str(), stdout);
+    if (!settings_notes.empty()) std::printf("\n%s", settings_notes.c_str());
     if (!warnings.empty()) std::printf("\n%s", warnings.c_str());
     const std::string manual = overrides_text(shown, now);
     if (!manual.empty()) std::printf("\n%s", manual.c_str());
@@ -449,9 +496,7 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
   const Overrides& overrides = shown.overrides;
   Expected<std::map<PairKey, Tier>> reputation = known_reputation(setup->config, **store);
   if (!reputation) return fail(reputation.error().message);
-  const TierChoice choice = choose_tier(*pair, overrides, *reputation);
-  const Tier tier = choice.tier;
-  PairState state = initial_state(pool, isp, tier, std::nullopt, pair->policy);
+  PairState state = initial_state(pool, isp, pair->tier, std::nullopt, pair->policy);
   bool seen = false;
   for (const PairState& s : *states) {
     if (s.pool == pool && s.isp == isp) {
@@ -459,8 +504,13 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
       seen = true;
     }
   }
+  const TierChoice choice = choose_tier(*pair, overrides, *reputation, seen && state.warmed_up);
+  const Tier tier = choice.tier;
+  if (!seen) state = initial_state(pool, isp, tier, std::nullopt, pair->policy);
   const PolicyParams& policy = pair->policy;
   const TierRange range = range_for(policy, isp, tier);
+  PairState shown_state = state;
+  shown_state.tier = tier;
 
   // The last 24 hours, by class and by source IP.
   Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - 86400);
@@ -549,6 +599,7 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
              {"cap", range.cap},
              {"phase", seen ? std::string(to_string(state.phase)) : "new"},
              {"last_safe", state.last_safe},
+             {"settings", settings_json(shown_state, policy)},
              {"attempts_24h", day.window.attempts},
              {"deferral_rate_24h", day.window.deferral_rate()},
              {"throttle_rate_24h", day.window.throttle_rate()},
@@ -566,6 +617,7 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
               seen ? std::to_string(state.max_smtp_out).c_str() : "- (new)",
               std::string(to_string(tier)).c_str(), choice.source.c_str(), range.cap,
               seen ? std::string(to_string(state.phase)).c_str() : "new");
+  std::printf("settings: %s\n", settings_text(shown_state, policy).c_str());
   std::printf("override: %s\n", override_text.empty() ? "none" : override_text.c_str());
   for (const auto& [vmta, text] : vmtas.items()) {
     std::printf("  VMTA %s: %s\n", vmta.c_str(), text.get<std::string>().c_str());
@@ -786,6 +838,20 @@ int run_init(const GlobalOptions& global) {
       "# 2. Include each generated fragment inside the pool's <domain> blocks. sluice writes\n"
       "#    them before its first reload; `sluice once` creates them.\n";
   const std::vector<IspSpec> specs = isp_specs(c);
+  // One <domain> block per domain of the pair's ISP, including `key`'s fragment.
+  const auto domain_blocks = [&](const FragmentKey& key) {
+    std::vector<std::string> domains;
+    for (const IspSpec& spec : specs) {
+      if (spec.name == key.isp) domains = spec.domains;
+    }
+    if (domains.empty()) domains.push_back("*");
+    std::string blocks;
+    for (const std::string& domain : domains) {
+      blocks += "    <domain " + domain + ">\n        include " + fragments.path(key) +
+                "\n    </domain>\n";
+    }
+    return blocks;
+  };
   std::string pool;
   for (const ManagedPair& pair : setup->pairs) {
     if (pair.pool != pool) {
@@ -793,17 +859,28 @@ int run_init(const GlobalOptions& global) {
       pool = pair.pool;
       out += "<virtual-mta-pool " + pool + ">\n";
     }
-    std::vector<std::string> domains;
-    for (const IspSpec& spec : specs) {
-      if (spec.name == pair.isp) domains = spec.domains;
-    }
-    if (domains.empty()) domains.push_back("*");
-    for (const std::string& domain : domains) {
-      out += "    <domain " + domain + ">\n        include " + fragments.path(pair.pool, pair.isp) +
-             "\n    </domain>\n";
-    }
+    out += domain_blocks(FragmentKey{pair.pool, pair.isp, {}});
   }
   if (!pool.empty()) out += "</virtual-mta-pool>\n";
+  // A directive inside a member <virtual-mta> overrides the pool's, which is how one VMTA gets
+  // its own value when its IP alone is throttled.
+  std::string vmtas;
+  for (const config::PoolTable& table : c.pools) {
+    for (const std::string& vmta : table.vmtas) {
+      vmtas += (vmtas.empty() ? "" : "\n") + std::string("<virtual-mta ") + vmta + ">\n";
+      for (const ManagedPair& pair : setup->pairs) {
+        if (pair.pool == table.name) vmtas += domain_blocks(FragmentKey{pair.pool, pair.isp, vmta});
+      }
+      vmtas += "</virtual-mta>\n";
+    }
+  }
+  if (!vmtas.empty()) {
+    out +=
+        "\n# 3. Include each VMTA's fragment inside the <domain> blocks of its own <virtual-mta>.\n"
+        "#    sluice writes them with the pool's first fragments, comments only until it diagnoses\n"
+        "#    deferrals concentrated on that VMTA's IP (or an override names the VMTA).\n" +
+        vmtas;
+  }
   std::fputs(out.c_str(), stdout);
   return 0;
 }

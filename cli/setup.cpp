@@ -89,6 +89,27 @@ PolicyParams policy_for(const config::Config& config, const config::PoolTable& p
     p.min_reload_interval_seconds = *t.min_reload_interval_minutes * 60;
   }
   if (t.raise_hold_share) p.raise_hold_share = *t.raise_hold_share;
+  if (t.no_effect_fall) p.no_effect_fall = *t.no_effect_fall;
+  if (t.recovery_connection_hours) {
+    p.recovery_connection_seconds = *t.recovery_connection_hours * 3600;
+  }
+  if (t.recovery_slow_hours) p.recovery_slow_seconds = *t.recovery_slow_hours * 3600;
+  if (t.probe_max_hours) p.probe_max_seconds = *t.probe_max_hours * 3600;
+  if (t.trigger_events) p.trigger_events = static_cast<std::uint64_t>(*t.trigger_events);
+  if (t.trigger_minutes) p.trigger_seconds = *t.trigger_minutes * 60;
+  if (t.concentration_factor) p.concentration_factor = *t.concentration_factor;
+  if (t.vmta_recovery_hours) p.vmta_recovery_seconds = *t.vmta_recovery_hours * 3600;
+  if (t.warmup_stage_days) p.warmup_stage_seconds = *t.warmup_stage_days * 86400;
+  if (t.warming_retry_after_minutes) {
+    p.warming_retry_after_minutes = static_cast<int>(*t.warming_retry_after_minutes);
+  }
+  if (t.recovering_retry_after_minutes) {
+    p.recovering_retry_after_minutes = static_cast<int>(*t.recovering_retry_after_minutes);
+  }
+  // Per ISP over the defaults, so that the built-in "generic" stays unless the file sets it.
+  for (const auto& [isp, rates] : t.warmup_rates) {
+    p.warmup_rates[isp].assign(rates.begin(), rates.end());
+  }
   for (const auto& [isp, caps] : t.caps) {
     const std::pair<Tier, const std::optional<config::CapRange>*> tiers[] = {
         {Tier::high, &caps.high},

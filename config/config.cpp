@@ -49,7 +49,19 @@ const std::set<std::string> kPolicyKeys = {"cut_threshold",
                                            "max_changes_per_day",
                                            "min_reload_interval_minutes",
                                            "raise_hold_share",
-                                           "caps"};
+                                           "no_effect_fall",
+                                           "recovery_connection_hours",
+                                           "recovery_slow_hours",
+                                           "probe_max_hours",
+                                           "trigger_events",
+                                           "trigger_minutes",
+                                           "concentration_factor",
+                                           "vmta_recovery_hours",
+                                           "warmup_stage_days",
+                                           "warming_retry_after_minutes",
+                                           "recovering_retry_after_minutes",
+                                           "caps",
+                                           "warmup_rates"};
 
 // The controller's defaults for the keys checked against each other, so that a file setting one
 // side only cannot invert the pair (a cut threshold above the severe one makes every cut severe).
@@ -57,8 +69,13 @@ constexpr double kDefaultCutThreshold = 0.05;
 constexpr double kDefaultSevereThreshold = 0.15;
 constexpr std::int64_t kDefaultRaiseMinStep = 1;
 constexpr std::int64_t kDefaultRaiseMaxStep = 2;
+constexpr std::int64_t kDefaultRecoveryConnectionHours = 6;
+constexpr std::int64_t kDefaultRecoverySlowHours = 24;
+constexpr std::int64_t kDefaultProbeMaxHours = 24;
 
 constexpr std::int64_t kMaxCap = 1000;
+constexpr std::int64_t kMaxWarmupRate = 1000000;
+constexpr std::size_t kMaxWarmupStages = 20;
 
 // Digits meaning a count from 1 up, small enough for any integer type.
 bool is_count(std::string_view digits) {
@@ -201,6 +218,17 @@ class Reader : public detail::TomlReader {
     p.max_changes_per_day = integer(t, "max_changes_per_day", scope, 1, 100);
     p.min_reload_interval_minutes = integer(t, "min_reload_interval_minutes", scope, 1, 1440);
     p.raise_hold_share = fraction(t, "raise_hold_share", scope, true);
+    p.no_effect_fall = fraction(t, "no_effect_fall", scope);
+    p.recovery_connection_hours = integer(t, "recovery_connection_hours", scope, 1, 168);
+    p.recovery_slow_hours = integer(t, "recovery_slow_hours", scope, 1, 168);
+    p.probe_max_hours = integer(t, "probe_max_hours", scope, 1, 168);
+    p.trigger_events = integer(t, "trigger_events", scope, 1, 10000);
+    p.trigger_minutes = integer(t, "trigger_minutes", scope, 5, 1440);
+    p.concentration_factor = number(t, "concentration_factor", scope, 1.5, 100);
+    p.vmta_recovery_hours = integer(t, "vmta_recovery_hours", scope, 1, 168);
+    p.warmup_stage_days = integer(t, "warmup_stage_days", scope, 1, 90);
+    p.warming_retry_after_minutes = integer(t, "warming_retry_after_minutes", scope, 0, 1440);
+    p.recovering_retry_after_minutes = integer(t, "recovering_retry_after_minutes", scope, 0, 1440);
     if (const toml::node* node = t.get("connect_rate")) {
       if (!node->is_string() || !is_rate(node->as_string()->get())) {
         fail(node, scope.key("connect_rate") +
@@ -210,6 +238,7 @@ class Reader : public detail::TomlReader {
       p.connect_rate = node->as_string()->get();
     }
     if (const toml::node* node = t.get("caps")) read_caps(*node, scope, p);
+    if (const toml::node* node = t.get("warmup_rates")) read_warmup_rates(*node, scope, p);
 
     const PolicyTable effective = overlay(base, p);
     ordered(t, scope, "cut_threshold", p.cut_threshold,
@@ -219,7 +248,32 @@ class Reader : public detail::TomlReader {
     ordered(t, scope, "raise_min_step", p.raise_min_step,
             effective.raise_min_step.value_or(kDefaultRaiseMinStep), "raise_max_step",
             p.raise_max_step, effective.raise_max_step.value_or(kDefaultRaiseMaxStep), true);
+    // Failed probes double the wait up to probe_max_hours: a first wait above it would shrink.
+    const std::int64_t probe_max = effective.probe_max_hours.value_or(kDefaultProbeMaxHours);
+    ordered(t, scope, "recovery_connection_hours", p.recovery_connection_hours,
+            effective.recovery_connection_hours.value_or(kDefaultRecoveryConnectionHours),
+            "probe_max_hours", p.probe_max_hours, probe_max, true);
+    ordered(t, scope, "recovery_slow_hours", p.recovery_slow_hours,
+            effective.recovery_slow_hours.value_or(kDefaultRecoverySlowHours), "probe_max_hours",
+            p.probe_max_hours, probe_max, true);
     return p;
+  }
+
+  // A number from `low` to `high`; an integer is taken for a float, as in fraction().
+  std::optional<double> number(const toml::table& t, const char* key, const Scope& scope,
+                               double low, double high) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return std::nullopt;
+    std::optional<double> value;
+    if (const auto* v = node->as_floating_point()) value = v->get();
+    if (const auto* v = node->as_integer()) value = static_cast<double>(v->get());
+    // Written so that NaN fails.
+    if (!value || !(*value >= low && *value <= high)) {
+      std::ostringstream range;
+      range << "from " << low << " to " << high;
+      fail(node, scope.key(key) + " must be a number " + range.str() + ", not " + rendered(*node));
+    }
+    return value;
   }
 
   // Checks low < high (low <= high when `equal_allowed`) once this table is applied, and blames
@@ -270,6 +324,36 @@ class Reader : public detail::TomlReader {
       out.medium = cap_range(*tiers, "medium", isp_scope);
       out.low = cap_range(*tiers, "low", isp_scope);
       out.warming = cap_range(*tiers, "warming", isp_scope);
+    }
+  }
+
+  void read_warmup_rates(const toml::node& node, const Scope& scope, PolicyTable& policy) const {
+    const Scope rates_scope = scope.nested("warmup_rates");
+    const toml::table* rates = node.as_table();
+    if (rates == nullptr) {
+      fail(&node, scope.key("warmup_rates") + " must be a table of ISPs, not " + rendered(node));
+    }
+    for (const auto& [key, value] : *rates) {
+      const std::string isp(key.str());
+      if (!is_valid_name(isp)) {
+        fail(&value, rates_scope.prefix + rates_scope.table + " ISP name '" + shown(isp) +
+                         "' is not [A-Za-z0-9._-]+");
+      }
+      const toml::array* stages = value.as_array();
+      bool valid = stages != nullptr && !stages->empty() && stages->size() <= kMaxWarmupStages;
+      std::vector<std::int64_t> out;
+      for (std::size_t i = 0; valid && i < stages->size(); ++i) {
+        const auto* rate = (*stages)[i].as_integer();
+        valid = rate != nullptr && rate->get() >= 1 && rate->get() <= kMaxWarmupRate &&
+                (out.empty() || rate->get() > out.back());
+        if (valid) out.push_back(rate->get());
+      }
+      if (!valid) {
+        fail(&value, rates_scope.key(isp) + " must be 1 to " + std::to_string(kMaxWarmupStages) +
+                         " rising integers from 1 to " + std::to_string(kMaxWarmupRate) +
+                         " (messages per hour by stage), not " + rendered(value));
+      }
+      policy.warmup_rates[isp] = std::move(out);
     }
   }
 
@@ -413,6 +497,20 @@ PolicyTable overlay(const PolicyTable& base, const PolicyTable& top) {
   out.min_reload_interval_minutes =
       pick(top.min_reload_interval_minutes, base.min_reload_interval_minutes);
   out.raise_hold_share = pick(top.raise_hold_share, base.raise_hold_share);
+  out.no_effect_fall = pick(top.no_effect_fall, base.no_effect_fall);
+  out.recovery_connection_hours =
+      pick(top.recovery_connection_hours, base.recovery_connection_hours);
+  out.recovery_slow_hours = pick(top.recovery_slow_hours, base.recovery_slow_hours);
+  out.probe_max_hours = pick(top.probe_max_hours, base.probe_max_hours);
+  out.trigger_events = pick(top.trigger_events, base.trigger_events);
+  out.trigger_minutes = pick(top.trigger_minutes, base.trigger_minutes);
+  out.concentration_factor = pick(top.concentration_factor, base.concentration_factor);
+  out.vmta_recovery_hours = pick(top.vmta_recovery_hours, base.vmta_recovery_hours);
+  out.warmup_stage_days = pick(top.warmup_stage_days, base.warmup_stage_days);
+  out.warming_retry_after_minutes =
+      pick(top.warming_retry_after_minutes, base.warming_retry_after_minutes);
+  out.recovering_retry_after_minutes =
+      pick(top.recovering_retry_after_minutes, base.recovering_retry_after_minutes);
   out.caps = base.caps;
   for (const auto& [isp, caps] : top.caps) {
     IspCaps& merged = out.caps[isp];
@@ -421,6 +519,8 @@ PolicyTable overlay(const PolicyTable& base, const PolicyTable& top) {
     merged.low = pick(caps.low, merged.low);
     merged.warming = pick(caps.warming, merged.warming);
   }
+  out.warmup_rates = base.warmup_rates;
+  for (const auto& [isp, rates] : top.warmup_rates) out.warmup_rates[isp] = rates;
   return out;
 }
 

@@ -47,34 +47,49 @@ struct IspCaps {
 // that a pool's table overrides only its own keys, on top of [policy], on top of the defaults.
 // Rates and fractions are 0..1 (0.05 is 5%); durations keep the file's unit.
 struct PolicyTable {
-  std::optional<double> cut_threshold;                      // 0 < x < 1, below severe_threshold
-  std::optional<double> severe_threshold;                   // 0 < x < 1, above cut_threshold
-  std::optional<double> cut_fraction;                       // 0 < x < 1
-  std::optional<double> severe_cut_fraction;                // 0 < x < 1
-  std::optional<double> investigate_threshold;              // 0 < x < 1
-  std::optional<std::int64_t> floor;                        // 1..1000
-  std::optional<std::int64_t> window_minutes;               // 5..1440
-  std::optional<std::int64_t> min_attempts;                 // >= 0
-  std::optional<std::int64_t> min_tq_events;                // >= 0
-  std::optional<std::int64_t> verify_connection_minutes;    // 5..1440
-  std::optional<std::int64_t> verify_reputation_minutes;    // 5..2880
-  std::optional<std::int64_t> raise_quiet_days;             // 1..90
-  std::optional<double> raise_max_deferral_rate;            // 0 < x < 1
-  std::optional<double> raise_fraction;                     // 0 < x <= 1
-  std::optional<std::int64_t> raise_min_step;               // 1..100, at most raise_max_step
-  std::optional<std::int64_t> raise_max_step;               // raise_min_step..1000
-  std::optional<std::int64_t> raise_min_daily_attempts;     // >= 0
-  std::optional<std::int64_t> raise_min_busy_days;          // 0..7
-  std::optional<std::string> connect_rate;                  // N/[M]{d|h|m|s}: "1/s", "100/5m"
-  std::optional<std::int64_t> retry_failed_change_minutes;  // 1..1440
-  std::optional<std::int64_t> max_changes_per_day;          // 1..100
-  std::optional<std::int64_t> min_reload_interval_minutes;  // 1..1440
-  std::optional<double> raise_hold_share;                   // 0 < x <= 1
-  std::map<std::string, IspCaps> caps;                      // by ISP name
+  std::optional<double> cut_threshold;                         // 0 < x < 1, below severe_threshold
+  std::optional<double> severe_threshold;                      // 0 < x < 1, above cut_threshold
+  std::optional<double> cut_fraction;                          // 0 < x < 1
+  std::optional<double> severe_cut_fraction;                   // 0 < x < 1
+  std::optional<double> investigate_threshold;                 // 0 < x < 1
+  std::optional<std::int64_t> floor;                           // 1..1000
+  std::optional<std::int64_t> window_minutes;                  // 5..1440
+  std::optional<std::int64_t> min_attempts;                    // >= 0
+  std::optional<std::int64_t> min_tq_events;                   // >= 0
+  std::optional<std::int64_t> verify_connection_minutes;       // 5..1440
+  std::optional<std::int64_t> verify_reputation_minutes;       // 5..2880
+  std::optional<std::int64_t> raise_quiet_days;                // 1..90
+  std::optional<double> raise_max_deferral_rate;               // 0 < x < 1
+  std::optional<double> raise_fraction;                        // 0 < x <= 1
+  std::optional<std::int64_t> raise_min_step;                  // 1..100, at most raise_max_step
+  std::optional<std::int64_t> raise_max_step;                  // raise_min_step..1000
+  std::optional<std::int64_t> raise_min_daily_attempts;        // >= 0
+  std::optional<std::int64_t> raise_min_busy_days;             // 0..7
+  std::optional<std::string> connect_rate;                     // N/[M]{d|h|m|s}: "1/s", "100/5m"
+  std::optional<std::int64_t> retry_failed_change_minutes;     // 1..1440
+  std::optional<std::int64_t> max_changes_per_day;             // 1..100
+  std::optional<std::int64_t> min_reload_interval_minutes;     // 1..1440
+  std::optional<double> raise_hold_share;                      // 0 < x <= 1
+  std::optional<double> no_effect_fall;                        // 0 < x < 1
+  std::optional<std::int64_t> recovery_connection_hours;       // 1..168, at most probe_max_hours
+  std::optional<std::int64_t> recovery_slow_hours;             // 1..168, at most probe_max_hours
+  std::optional<std::int64_t> probe_max_hours;                 // 1..168
+  std::optional<std::int64_t> trigger_events;                  // 1..10000
+  std::optional<std::int64_t> trigger_minutes;                 // 5..1440
+  std::optional<double> concentration_factor;                  // 1.5..100
+  std::optional<std::int64_t> vmta_recovery_hours;             // 1..168
+  std::optional<std::int64_t> warmup_stage_days;               // 1..90
+  std::optional<std::int64_t> warming_retry_after_minutes;     // 0..1440, 0: not written
+  std::optional<std::int64_t> recovering_retry_after_minutes;  // 0..1440, 0: not written
+  std::map<std::string, IspCaps> caps;                         // by ISP name
+  // By ISP name: max-msg-rate per hour by warm-up stage, 1..20 strictly increasing values of
+  // 1..1000000. A pool's list for an ISP replaces the whole list of [policy].
+  std::map<std::string, std::vector<std::int64_t>> warmup_rates;
   bool operator==(const PolicyTable&) const = default;
 };
 
-// `top`'s values where it sets them, else `base`'s; caps merge per ISP and tier.
+// `top`'s values where it sets them, else `base`'s; caps merge per ISP and tier, warm-up rates
+// per ISP.
 PolicyTable overlay(const PolicyTable& base, const PolicyTable& top);
 
 struct PoolTable {

@@ -43,13 +43,36 @@ std::string inherit_fragment(const FragmentKey& key, UnixSeconds now) {
          ": no override in force; the VMTA inherits the pool's settings.\n";
 }
 
+// A new tier changes the fragment's other settings (a warming pool's max-msg-rate and
+// retry-after) even when the value stays: the decision made, or a warmup one, rewrites it.
+void note_tier_settings(const PairState& stored, Outcome& outcome, const PolicyParams& policy,
+                        const SignalFigures& window, UnixSeconds now) {
+  const PairState& next = outcome.next;
+  if (warmup_rate(stored, policy) == warmup_rate(next, policy) &&
+      retry_after_minutes(stored, policy) == retry_after_minutes(next, policy)) {
+    return;
+  }
+  if (!outcome.decision) {
+    PairState was = next;
+    was.tier = stored.tier;
+    outcome.decision = make_decision(was, now, Rule::warmup, next.max_smtp_out, next.phase, window,
+                                     "tier " + std::string(to_string(stored.tier)) + " -> " +
+                                         std::string(to_string(next.tier)) + ": " +
+                                         fragment_settings_text(next, policy));
+  }
+  outcome.decision->settings_change = true;
+}
+
 }  // namespace
 
 TierChoice choose_tier(const ManagedPair& pair, const Overrides& overrides,
-                       const std::map<PairKey, Tier>& reputation) {
+                       const std::map<PairKey, Tier>& reputation, bool warmed_up) {
   if (const TierOverride* o = overrides.tier_for(pair.pool, pair.isp)) return {o->tier, o->source};
   if (auto found = reputation.find({pair.pool, pair.isp}); found != reputation.end()) {
     return {found->second, "reputation command"};
+  }
+  if (pair.tier == Tier::warming && warmed_up) {
+    return {Tier::medium, "configuration (warm-up complete)"};
   }
   return {pair.tier, "configuration"};
 }
@@ -597,7 +620,8 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
       current = std::move(*read_fragment);
     }
     // The tier is an input: a drop lowers the cap and the value at once, a rise only the cap.
-    const Tier tier = choose_tier(pair, overrides, *reputation).tier;
+    const Tier tier =
+        choose_tier(pair, overrides, *reputation, plan.stored && plan.stored->warmed_up).tier;
     PairState state = plan.stored ? *plan.stored
                                   : initial_state(pair.pool, pair.isp, tier,
                                                   current ? fragment_max_smtp_out(*current)
@@ -621,16 +645,26 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     plan.outcome = decide_with_override(state, signals, pair.policy, now,
                                         overrides.for_pair(pair.pool, pair.isp, now),
                                         overrides.freeze_all, overrides.freeze_reason);
+    if (plan.stored && plan.stored->tier != tier && !overrides.freeze_all) {
+      note_tier_settings(*plan.stored, plan.outcome, pair.policy, signals.window, now);
+    }
     const bool waiting_after_failure =
         state.last_failure_at != 0 &&
         now - state.last_failure_at < pair.policy.retry_failed_change_seconds;
     plan.value_before = state.max_smtp_out;
     plan.tier = tier;
     plan.waiting = waiting_after_failure;
+    // A held change keeps the tier its fragment was written for, so that a new tier's settings
+    // are still written once the change goes out.
+    if (plan.stored) state.tier = plan.stored->tier;
     plan.before = std::move(state);
     plan.traffic = signals.window.attempts > 0;
     plans.push_back(std::move(plan));
   }
+
+  std::map<std::string, std::vector<std::string>> vmtas_by_pool;
+  for (const auto& [vmta, pool] : *pool_map_) vmtas_by_pool[pool].push_back(vmta);
+  for (auto& [pool, vmtas] : vmtas_by_pool) std::sort(vmtas.begin(), vmtas.end());
 
   // The guard rails, between the decisions and the fragments.
   Expected<Guards> guards = guards_for(plans, now);
@@ -639,7 +673,7 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
 
   for (PairPlan& plan : plans) {
     const std::optional<Decision>& decision = plan.outcome.decision;
-    const bool value_changes = decision && decision->changes_value();
+    const bool value_changes = decision && decision->rewrites_fragment();
     // A change writes the fragment anyway, and its decision says why.
     if (plan.fragment_read && !plan.fragment && !plan.waiting && !value_changes &&
         !overrides.freeze_all) {
@@ -656,9 +690,9 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     }
     if (plan.initial) report.decisions.push_back(*plan.initial);
     if (decision) report.decisions.push_back(*decision);
-    const Decision* cause = decision && decision->changes_value() ? &*decision
-                            : plan.initial                        ? &*plan.initial
-                                                                  : nullptr;
+    const Decision* cause = decision && decision->rewrites_fragment() ? &*decision
+                            : plan.initial                            ? &*plan.initial
+                                                                      : nullptr;
     if (cause == nullptr) continue;
     FragmentChange change;
     change.decision = *cause;
@@ -672,8 +706,26 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     change.before = plan.fragment;
     change.after = render_fragment(plan.outcome.next, plan.pair->policy, now,
                                    std::string(to_string(cause->rule)) + ": " + cause->reason);
+    const bool first_fragment = plan.fragment_read && !plan.fragment;
     report.changes.push_back(std::move(change));
     plan.has_change = true;
+    // The operator's config includes each configured VMTA's fragment (sluice init prints the
+    // lines), and PowerMTA refuses an include of a missing file: they come with the pool's.
+    if (!first_fragment) continue;
+    const auto found = vmtas_by_pool.find(plan.pair->pool);
+    if (found == vmtas_by_pool.end()) continue;
+    for (const std::string& vmta : found->second) {
+      const FragmentKey key{plan.pair->pool, plan.pair->isp, vmta};
+      Expected<std::optional<std::string>> existing = fragments_.read(key);
+      if (!existing) return existing.error();
+      if (*existing) continue;
+      FragmentChange inherit;
+      inherit.decision = *cause;
+      inherit.decision.vmta = vmta;
+      inherit.path = fragments_.path(key);
+      inherit.after = inherit_fragment(key, now);
+      report.changes.push_back(std::move(inherit));
+    }
   }
 
   Expected<std::vector<VmtaSetting>> stored_vmtas = store_.load_vmta_settings();
@@ -711,7 +763,7 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
         PairState previous = plan.stored ? *plan.stored
                                          : initial_state(plan.pair->pool, plan.pair->isp, plan.tier,
                                                          plan.value_before, plan.pair->policy);
-        previous.tier = plan.tier;
+        if (!plan.stored) previous.tier = plan.tier;
         previous.last_failure_at = now;
         previous.last_failure = pmta.outcome;
         next_states.push_back(previous);
@@ -729,9 +781,9 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
       const std::string outcome = plan.has_change ? pmta.outcome : "no fragment change";
       if (plan.initial) records.push_back({*plan.initial, !refused, outcome});
       if (plan.outcome.decision) {
-        const bool changes_value = plan.outcome.decision->changes_value();
-        records.push_back({*plan.outcome.decision, !(changes_value && refused),
-                           changes_value ? outcome : "no fragment change"});
+        const bool rewrites = plan.outcome.decision->rewrites_fragment();
+        records.push_back({*plan.outcome.decision, !(rewrites && refused),
+                           rewrites ? outcome : "no fragment change"});
       }
     }
     for (const Decision& d : report.decisions) {

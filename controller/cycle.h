@@ -78,8 +78,9 @@ struct TierChoice {
   Tier tier = Tier::medium;
   std::string source;  // "configuration", "reputation command", or the [[tier]]'s source
 };
+// A pair whose warm-up is complete (`warmed_up`) counts a configured tier warming as medium.
 TierChoice choose_tier(const ManagedPair& pair, const Overrides& overrides,
-                       const std::map<PairKey, Tier>& reputation);
+                       const std::map<PairKey, Tier>& reputation, bool warmed_up);
 
 // The reputation tiers by pair.
 std::map<PairKey, Tier> tiers_by_pair(const std::vector<ReputationTier>& tiers);

@@ -22,6 +22,15 @@ std::string comment_text(std::string_view text) {
 
 }  // namespace
 
+std::string fragment_settings_text(const PairState& state, const PolicyParams& policy) {
+  const int rate = warmup_rate(state, policy);
+  const int retry = retry_after_minutes(state, policy);
+  return (rate > 0 ? "max-msg-rate " + std::to_string(rate) + "/h" : std::string("no max-msg-rate")) +
+         ", " +
+         (retry > 0 ? "retry-after " + std::to_string(retry) + "m"
+                    : std::string("PowerMTA's own retry-after"));
+}
+
 int backoff_value(int max_smtp_out) {
   return std::max(1, max_smtp_out / 2);
 }
@@ -36,6 +45,12 @@ std::string render_fragment(const PairState& state, const PolicyParams& policy, 
   out += "backoff-max-smtp-out " +
          std::to_string(std::min(state.max_smtp_out, backoff_value(state.max_smtp_out))) + "\n";
   out += "max-connect-rate " + policy.connect_rate + "\n";
+  if (const int rate = warmup_rate(state, policy); rate > 0) {
+    out += "max-msg-rate " + std::to_string(rate) + "/h\n";
+  }
+  if (const int minutes = retry_after_minutes(state, policy); minutes > 0) {
+    out += "retry-after " + std::to_string(minutes) + "m\n";
+  }
   return out;
 }
 

@@ -11,7 +11,8 @@
 namespace sluice {
 
 // max-smtp-out paired with a connect rate (no connection storms) and backoff-max-smtp-out at
-// half the value (at least 1), so that a queue in backoff mode is throttled too.
+// half the value (at least 1), so that a queue in backoff mode is throttled too; then the
+// warm-up's max-msg-rate and the warm-up's or recovery's retry-after when they apply.
 std::string render_fragment(const PairState& state, const PolicyParams& policy, UnixSeconds now,
                             std::string_view why);
 
@@ -19,5 +20,8 @@ std::string render_fragment(const PairState& state, const PolicyParams& policy, 
 std::optional<int> fragment_max_smtp_out(std::string_view content);
 
 int backoff_value(int max_smtp_out);
+
+// "max-msg-rate 50/h, retry-after 30m": the settings beside max-smtp-out, for reasons.
+std::string fragment_settings_text(const PairState& state, const PolicyParams& policy);
 
 }  // namespace sluice

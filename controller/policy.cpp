@@ -13,9 +13,9 @@ namespace {
 constexpr std::array<std::string_view, 4> kTierNames = {"high", "medium", "low", "warming"};
 constexpr std::array<std::string_view, 4> kPhaseNames = {"steady", "verifying", "investigate",
                                                          "no-effect"};
-constexpr std::array<std::string_view, 12> kRuleNames = {
-    "cut",     "severe_cut", "tier_cap",  "raise", "investigate", "settle",
-    "initial", "override",   "no_effect", "undo",  "ack",         "recover"};
+constexpr std::array<std::string_view, 13> kRuleNames = {
+    "cut",      "severe_cut", "tier_cap", "raise", "investigate", "settle", "initial",
+    "override", "no_effect",  "undo",     "ack",   "recover",     "warmup"};
 
 template <class E, std::size_t N>
 std::optional<E> parse_enum(const std::array<std::string_view, N>& names, std::string_view name) {
@@ -286,6 +286,7 @@ PolicyParams default_policy() {
   p.ranges["gmx"] = ranges({2, 4}, {1, 2}, {1, 1}, {1, 1});
   p.ranges["orange"] = ranges({2, 3}, {1, 2}, {1, 1}, {1, 1});
   p.ranges["generic"] = ranges({2, 4}, {1, 2}, {1, 1}, {1, 1});
+  p.warmup_rates["generic"] = {50, 100, 200, 400, 800};
   return p;
 }
 
@@ -341,7 +342,11 @@ PairState initial_state(std::string pool, std::string isp, Tier tier,
   s.isp = std::move(isp);
   s.tier = tier;
   const TierRange range = range_for(policy, s.isp, tier);
-  s.max_smtp_out = std::max(policy.floor, current_value.value_or(range.start));
+  int value = current_value.value_or(range.start);
+  if (tier == Tier::warming && (!current_value || value < range.start || value > range.cap)) {
+    value = std::clamp(2, range.start, range.cap);
+  }
+  s.max_smtp_out = std::max(policy.floor, value);
   s.last_safe = s.max_smtp_out;
   return s;
 }
@@ -390,8 +395,107 @@ IpDiagnosis diagnose_ips(const std::map<std::string, SignalFigures>& window_by_i
   return d;
 }
 
-Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
-               UnixSeconds now) {
+namespace {
+
+// Where recovery probes lead back to: the safe level, else the value before the incident.
+int recovery_target(const PairState& state, const PolicyParams& policy) {
+  return std::min(range_for(policy, state.isp, state.tier).cap,
+                  state.safe_level > 0 ? state.safe_level : state.last_safe);
+}
+
+std::string rate_text(int per_hour) {
+  return per_hour > 0 ? std::to_string(per_hour) + "/h" : std::string("no limit");
+}
+
+// A warming pair one stage further after a clean stage period; past the last stage the
+// schedule is over: no message rate limit, and tier medium.
+std::optional<Outcome> warmup_step_up(const PairState& state, const PairSignals& signals,
+                                      const PolicyParams& policy, UnixSeconds now) {
+  const std::vector<int>& rates = warmup_rates_for(policy, state.isp);
+  const int stages = static_cast<int>(rates.size());
+  if (state.tier != Tier::warming || state.warmup_stage >= stages || state.warmup_stage_at == 0 ||
+      state.phase != Phase::steady) {
+    return std::nullopt;
+  }
+  const UnixSeconds clean_since = std::max(state.warmup_stage_at, state.last_throttle_at);
+  if (now - clean_since < policy.warmup_stage_seconds || signals.window.throttle > 0 ||
+      signals.week.throttle > 0 || signals.busy_days < policy.raise_min_busy_days) {
+    return std::nullopt;
+  }
+  Outcome out{state, std::nullopt};
+  PairState& next = out.next;
+  next.warmup_stage = state.warmup_stage + 1;
+  next.warmup_stage_at = now;
+  const int days = static_cast<int>((now - clean_since) / 86400);
+  std::string why = "warm-up: " + std::to_string(days) + " clean days at max-msg-rate " +
+                    rate_text(warmup_rate(state, policy)) + ", ";
+  if (next.warmup_stage >= stages) {
+    next.tier = Tier::medium;
+    next.warmed_up = true;
+    why += "schedule complete: no message rate limit, tier medium from now on";
+  } else {
+    why += "stage " + std::to_string(next.warmup_stage + 1) + " of " + std::to_string(stages) +
+           ": max-msg-rate " + rate_text(rates[static_cast<std::size_t>(next.warmup_stage)]);
+  }
+  // A warming pool's concurrency grows with its stages, by the weekly rule's step.
+  const int value = state.max_smtp_out;
+  const int cap = range_for(policy, next.isp, next.tier).cap;
+  const bool quiet =
+      state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
+  if (value < cap && state.probe_interval == 0 && quiet) {
+    const int step = std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
+                                policy.raise_min_step, policy.raise_max_step);
+    next.max_smtp_out = std::min(cap, value + step);
+    next.last_change_at = now;
+    next.last_raise_at = now;
+    next.last_safe = std::max(state.last_safe, value);
+    why += "; max-smtp-out " + std::to_string(value) + " -> " + std::to_string(next.max_smtp_out) +
+           " (cap " + std::to_string(cap) + ")";
+  }
+  out.decision = make_decision(state, now, Rule::warmup, next.max_smtp_out, state.phase,
+                               signals.week, std::move(why));
+  return out;
+}
+
+// Throttle signals on a warming pair: its warm-up goes back one stage (at most once per
+// window) with the cut, or alone when max-smtp-out is at the floor, and its clean period starts
+// again.
+void warmup_step_back(const PairState& state, const PairSignals& signals,
+                      const PolicyParams& policy, UnixSeconds now, Outcome& out) {
+  if (state.tier != Tier::warming) return;
+  const SignalFigures& w = signals.window;
+  const bool cut =
+      out.decision && (out.decision->rule == Rule::cut || out.decision->rule == Rule::severe_cut);
+  // The same evidence a cut needs, when there is nothing left to cut.
+  const bool at_floor_throttled =
+      !out.decision && state.phase == Phase::steady && state.max_smtp_out <= policy.floor &&
+      (state.last_failure_at == 0 ||
+       now - state.last_failure_at >= policy.retry_failed_change_seconds) &&
+      w.throttle > 0 && w.throttle_rate() > policy.cut_threshold &&
+      (w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events) &&
+      (policy.trigger_events <= 1 || signals.recent_throttle >= policy.trigger_events) &&
+      !signals.diagnosis.concentrated;
+  if (!cut && !at_floor_throttled) return;
+  const bool recently =
+      state.warmup_stage_at != 0 && now - state.warmup_stage_at < policy.window_seconds;
+  if (state.warmup_stage == 0 || recently) {
+    if (cut) out.next.warmup_stage_at = now;
+    return;
+  }
+  out.next.warmup_stage = state.warmup_stage - 1;
+  out.next.warmup_stage_at = now;
+  const std::string back = "warm-up back to stage " + std::to_string(out.next.warmup_stage + 1) +
+                           ": max-msg-rate " + rate_text(warmup_rate(out.next, policy));
+  if (cut) {
+    out.decision->reason += "; " + back;
+    return;
+  }
+  out.decision = make_decision(state, now, Rule::warmup, state.max_smtp_out, out.next.phase, w,
+                               "throttle deferral rate " + describe(w, w.throttle) + ": " + back);
+}
+
+Outcome decide_rules(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
+                     UnixSeconds now) {
   Outcome out{state, std::nullopt};
   PairState& next = out.next;
   const SignalFigures& w = signals.window;
@@ -399,7 +503,10 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   const TierRange range = range_for(policy, state.isp, state.tier);
 
   // What the signals say about the past, whatever is decided now.
-  if (w.throttle > 0 && state.probe_interval > 0) next.last_throttle_at = now;
+  if (w.throttle > 0 && (state.probe_interval > 0 || state.tier == Tier::warming)) {
+    next.last_throttle_at = now;
+  }
+  if (state.tier == Tier::warming && state.warmup_stage_at == 0) next.warmup_stage_at = now;
   if (state.last_change_at <= day_of(now) - 86400 && signals.yesterday.attempts > 0 &&
       signals.yesterday.throttle == 0) {
     next.safe_level = std::max(state.safe_level, value);
@@ -431,8 +538,10 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   if (!enough && !verdict_due) return out;
   if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
 
+  if (std::optional<Outcome> stepped = warmup_step_up(next, signals, policy, now)) return *stepped;
+
   // Recovering: probes back towards the safe level; below it, no weekly raise.
-  const int target = std::min(range.cap, state.safe_level > 0 ? state.safe_level : state.last_safe);
+  const int target = recovery_target(state, policy);
   if (state.probe_interval > 0) {
     const UnixSeconds quiet_since = std::max(state.last_change_at, state.last_throttle_at);
     const bool held = w.throttle == 0 && now - quiet_since >= state.probe_interval;
@@ -458,7 +567,11 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
   const SignalFigures& week = signals.week;
   const bool quiet_since_change =
       state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
-  if (value < range.cap && quiet_since_change && week.throttle == 0 &&
+  // A warming pool grows with its warm-up stages instead.
+  const bool warming =
+      state.tier == Tier::warming &&
+      state.warmup_stage < static_cast<int>(warmup_rates_for(policy, state.isp).size());
+  if (!warming && value < range.cap && quiet_since_change && week.throttle == 0 &&
       week.deferral_rate() < policy.raise_max_deferral_rate &&
       signals.busy_days >= policy.raise_min_busy_days) {
     const int step = std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
@@ -475,6 +588,44 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
             std::to_string(signals.busy_days) + " busy days; cap " + std::to_string(range.cap));
   }
   return out;
+}
+
+}  // namespace
+
+Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
+               UnixSeconds now) {
+  Outcome out = decide_rules(state, signals, policy, now);
+  warmup_step_back(state, signals, policy, now, out);
+  if (out.decision &&
+      (warmup_rate(state, policy) != warmup_rate(out.next, policy) ||
+       retry_after_minutes(state, policy) != retry_after_minutes(out.next, policy))) {
+    out.decision->settings_change = true;
+  }
+  return out;
+}
+
+const std::vector<int>& warmup_rates_for(const PolicyParams& policy, std::string_view isp) {
+  static const std::vector<int> kNone;
+  auto found = policy.warmup_rates.find(std::string(isp));
+  if (found == policy.warmup_rates.end()) found = policy.warmup_rates.find("generic");
+  return found == policy.warmup_rates.end() ? kNone : found->second;
+}
+
+int warmup_rate(const PairState& state, const PolicyParams& policy) {
+  if (state.tier != Tier::warming || state.warmup_stage < 0) return 0;
+  const std::vector<int>& rates = warmup_rates_for(policy, state.isp);
+  const auto stage = static_cast<std::size_t>(state.warmup_stage);
+  return stage < rates.size() ? rates[stage] : 0;
+}
+
+int retry_after_minutes(const PairState& state, const PolicyParams& policy) {
+  if (state.tier == Tier::warming) return policy.warming_retry_after_minutes;
+  const bool after_cut = state.phase == Phase::verifying || state.phase == Phase::no_effect ||
+                         state.probe_interval > 0;
+  if (after_cut && state.max_smtp_out < recovery_target(state, policy)) {
+    return policy.recovering_retry_after_minutes;
+  }
+  return 0;
 }
 
 }  // namespace sluice

@@ -71,6 +71,13 @@ struct PolicyParams {
   int max_changes_per_day = 4;
   UnixSeconds min_reload_interval_seconds = 300;
   double raise_hold_share = 0.5;
+  // Warm-up of pools in tier warming: max-msg-rate per hour by stage, per ISP ("generic" for
+  // the rest), one stage up per clean stage period, one back on throttle signals; past the last
+  // stage, no limit and tier medium. retry-after while warming and while recovering (0: none).
+  std::map<std::string, std::vector<int>> warmup_rates;
+  UnixSeconds warmup_stage_seconds = 7 * 86400;
+  int warming_retry_after_minutes = 30;
+  int recovering_retry_after_minutes = 20;
   // Per ISP, then tier; "generic" applies to ISPs without their own entry.
   std::map<std::string, std::map<Tier, TierRange>> ranges;
 };
@@ -152,6 +159,11 @@ struct PairState {
   UnixSeconds probe_interval = 0;  // recovering: clean time a probe step needs; 0: not recovering
   int probe_from = 0;              // the value before a probe step still being watched
   UnixSeconds last_throttle_at = 0;
+  // Warm-up (tier warming): the stage of warmup_rates in force and when it began (0: not yet);
+  // warmed_up once past the last stage, when the configured tier warming counts as medium.
+  int warmup_stage = 0;
+  UnixSeconds warmup_stage_at = 0;
+  bool warmed_up = false;
   bool operator==(const PairState&) const = default;
 };
 
@@ -159,7 +171,8 @@ struct PairState {
 // override: a person's pin, bounds or their end (see overrides.h).
 // no_effect: two cuts changed nothing; undo: a step back towards the value before them, or a
 // failed recovery probe taken back; ack: a person ended the no-effect phase; recover: a probe
-// step back towards the safe level after a cut that worked.
+// step back towards the safe level after a cut that worked; warmup: a warm-up stage up or back,
+// or the settings of a tier change (max-msg-rate, retry-after).
 enum class Rule : std::uint8_t {
   cut,
   severe_cut,
@@ -172,7 +185,8 @@ enum class Rule : std::uint8_t {
   no_effect,
   undo,
   ack,
-  recover
+  recover,
+  warmup
 };
 std::string_view to_string(Rule rule);
 std::optional<Rule> parse_rule(std::string_view name);
@@ -189,7 +203,10 @@ struct Decision {
   DeferralClass trigger = DeferralClass::none;
   SignalFigures figures;  // the window that triggered it
   std::string reason;     // one line, with the figures
+  // The fragment's other settings change: the warm-up's max-msg-rate, retry-after.
+  bool settings_change = false;
   bool changes_value() const { return old_value != new_value; }
+  bool rewrites_fragment() const { return changes_value() || settings_change; }
 };
 
 // A decision of `rule` moving `state` to `new_value` (or keeping it), with its figures and reason.
@@ -207,8 +224,16 @@ UnixSeconds window_start(const PairState& state, const PolicyParams& policy, Uni
 Outcome decide(const PairState& state, const PairSignals& signals, const PolicyParams& policy,
                UnixSeconds now);
 
+// What a pair's fragment sets beside max-smtp-out. max-msg-rate per hour: the warm-up stage's
+// while the tier is warming (0: no limit). retry-after in minutes: the warm-up's while warming,
+// the recovery's while below the value before a cut (0: PowerMTA's own).
+int warmup_rate(const PairState& state, const PolicyParams& policy);
+int retry_after_minutes(const PairState& state, const PolicyParams& policy);
+const std::vector<int>& warmup_rates_for(const PolicyParams& policy, std::string_view isp);
+
 // A pair seen for the first time: the operator's current value if a fragment holds one,
-// else the tier's starting value (a value above the cap is lowered by decide()).
+// else the tier's starting value (a value above the cap is lowered by decide()). A warming
+// pair starts at 2 where its range allows, unless the operator's value lies inside the range.
 PairState initial_state(std::string pool, std::string isp, Tier tier,
                         std::optional<int> current_value, const PolicyParams& policy);
 

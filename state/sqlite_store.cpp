@@ -17,7 +17,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 8> kMigrations = {
+constexpr std::array<const char*, 9> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -160,6 +160,12 @@ constexpr std::array<const char*, 8> kMigrations = {
     ALTER TABLE pair_state ADD COLUMN probe_interval INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE pair_state ADD COLUMN probe_from INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE pair_state ADD COLUMN last_throttle_at INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // Warm-up: the stage in force, since when, and whether the schedule is complete.
+    R"sql(
+    ALTER TABLE pair_state ADD COLUMN warmup_stage INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN warmup_stage_at INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pair_state ADD COLUMN warmed_up INTEGER NOT NULL DEFAULT 0;
     )sql",
 };
 
@@ -614,8 +620,9 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
                 "INSERT INTO pair_state (pool, isp, max_smtp_out, tier, phase, last_safe,"
                 " last_change_at, last_cut_at, last_raise_at, verify_until, verify_class,"
                 " last_failure_at, last_failure, manual, cut_rate, no_effect_cuts, safe_level,"
-                " probe_interval, probe_from, last_throttle_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " probe_interval, probe_from, last_throttle_at, warmup_stage, warmup_stage_at,"
+                " warmed_up)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (pool, isp) DO UPDATE SET max_smtp_out = excluded.max_smtp_out,"
                 " tier = excluded.tier, phase = excluded.phase, last_safe = excluded.last_safe,"
                 " last_change_at = excluded.last_change_at, last_cut_at = excluded.last_cut_at,"
@@ -625,7 +632,9 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
                 " manual = excluded.manual, cut_rate = excluded.cut_rate,"
                 " no_effect_cuts = excluded.no_effect_cuts, safe_level = excluded.safe_level,"
                 " probe_interval = excluded.probe_interval, probe_from = excluded.probe_from,"
-                " last_throttle_at = excluded.last_throttle_at");
+                " last_throttle_at = excluded.last_throttle_at,"
+                " warmup_stage = excluded.warmup_stage, warmup_stage_at = excluded.warmup_stage_at,"
+                " warmed_up = excluded.warmed_up");
   if (!put.ok()) return error("cannot store pair states");
   for (const PairState& p : pairs) {
     put.bind(1, p.pool);
@@ -648,6 +657,9 @@ Status SqliteStore::write_pairs(const std::vector<PairState>& pairs) {
     put.bind(18, p.probe_interval);
     put.bind(19, std::int64_t{p.probe_from});
     put.bind(20, p.last_throttle_at);
+    put.bind(21, std::int64_t{p.warmup_stage});
+    put.bind(22, p.warmup_stage_at);
+    put.bind(23, std::int64_t{p.warmed_up ? 1 : 0});
     if (put.step() != SQLITE_DONE) {
       return error("cannot store the state of " + p.pool + "/" + p.isp);
     }
@@ -691,7 +703,8 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
                "SELECT pool, isp, max_smtp_out, tier, phase, last_safe, last_change_at,"
                " last_cut_at, last_raise_at, verify_until, verify_class, last_failure_at,"
                " last_failure, manual, cut_rate, no_effect_cuts, safe_level, probe_interval,"
-               " probe_from, last_throttle_at FROM pair_state"
+               " probe_from, last_throttle_at, warmup_stage, warmup_stage_at, warmed_up"
+               " FROM pair_state"
                " ORDER BY pool, isp");
   if (!st.ok()) return error("cannot read pair states");
   std::vector<PairState> out;
@@ -726,6 +739,9 @@ Expected<std::vector<PairState>> SqliteStore::load_pairs() {
     p.probe_interval = st.integer(17);
     p.probe_from = static_cast<int>(st.integer(18));
     p.last_throttle_at = st.integer(19);
+    p.warmup_stage = static_cast<int>(st.integer(20));
+    p.warmup_stage_at = st.integer(21);
+    p.warmed_up = st.integer(22) != 0;
     out.push_back(std::move(p));
   }
   if (rc != SQLITE_DONE) return error("cannot read pair states");

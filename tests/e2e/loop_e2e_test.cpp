@@ -444,6 +444,28 @@ TEST(LoopE2E, CheckListsEveryProblemThenPassesOnceFixed) {
   ASSERT_EQ(init.exit_code, 0) << init.err;
   EXPECT_TRUE(contains(init.out, "records d,b,t,tq")) << init.out;
   EXPECT_TRUE(contains(init.out, "include " + box.fragment().string())) << init.out;
+  // Last, each VMTA's own fragments, inside its <virtual-mta>'s <domain> blocks.
+  const std::vector<std::pair<std::string, std::vector<std::string>>> domains_of = {
+      {"gmail", {"gmail.com", "googlemail.com"}},
+      {"yahoo", {"yahoo.*", "ymail.com", "aol.com", "rocketmail.com"}}};
+  std::string vmtas =
+      "# 3. Include each VMTA's fragment inside the <domain> blocks of its own <virtual-mta>.\n"
+      "#    sluice writes them with the pool's first fragments, comments only until it diagnoses\n"
+      "#    deferrals concentrated on that VMTA's IP (or an override names the VMTA).\n";
+  for (const std::string vmta : {"gmail-ip-1", "gmail-ip-2"}) {
+    vmtas += (vmta == "gmail-ip-1" ? "" : "\n") + std::string("<virtual-mta ") + vmta + ">\n";
+    for (const auto& [isp, domains] : domains_of) {
+      for (const std::string& domain : domains) {
+        vmtas += "    <domain " + domain + ">\n        include " +
+                 (box.fragments() / "high-rep-pool" / isp / (vmta + ".conf")).string() +
+                 "\n    </domain>\n";
+      }
+    }
+    vmtas += "</virtual-mta>\n";
+  }
+  const std::size_t third = init.out.find("# 3. ");
+  ASSERT_NE(third, std::string::npos) << init.out;
+  EXPECT_EQ(init.out.substr(third), vmtas);
   write_file(box.pmta_config(), init.out);
 
   const ProcessResult good = box.sluice(kNow, {"check"});

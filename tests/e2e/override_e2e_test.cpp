@@ -410,7 +410,9 @@ TEST(OverrideE2E, AVmtaPinWritesItsOwnFragmentAndItsClearLeavesCommentsOnly) {
       box.sluice(kNow, {"override", "pin", "high-rep-pool", "gmail", "--vmta", "gmail-ip-2",
                         "--max-smtp-out", "2", "--reason", "blocklist"});
   ASSERT_EQ(pin.exit_code, 0) << pin.err;
-  EXPECT_FALSE(fs::exists(vmta));
+  // Written with the pool's first fragment, so that PowerMTA's include finds it: comments only.
+  ASSERT_TRUE(fs::exists(vmta));
+  EXPECT_FALSE(contains(slurp(vmta), "\nmax-smtp-out")) << slurp(vmta);
 
   const ProcessResult once = box.sluice(kNow, {"once"});
   ASSERT_EQ(once.exit_code, 0) << once.err;
@@ -419,7 +421,7 @@ TEST(OverrideE2E, AVmtaPinWritesItsOwnFragmentAndItsClearLeavesCommentsOnly) {
   EXPECT_TRUE(contains(pinned, "\nmax-smtp-out 2\n")) << pinned;
   EXPECT_TRUE(contains(pinned, "\nbackoff-max-smtp-out 1\n")) << pinned;
   EXPECT_EQ(slurp(box.fragment()), pool_fragment);
-  EXPECT_FALSE(fs::exists(vmta_fragment(box, "gmail-ip-1")));
+  EXPECT_FALSE(contains(slurp(vmta_fragment(box, "gmail-ip-1")), "\nmax-smtp-out"));
   EXPECT_EQ(box.calls(), kTwoReloads);
   const Json decision = last(box.decisions(kNow));
   EXPECT_EQ(decision["vmta"], "gmail-ip-2");

@@ -49,6 +49,7 @@ class MemoryFragmentStore : public FragmentStore {
   void put(const std::string& pool, const std::string& isp, std::string content) {
     files_[path(pool, isp)] = std::move(content);
   }
+  void put(const FragmentKey& key, std::string content) { files_[path(key)] = std::move(content); }
   std::optional<std::string> get(const std::string& pool, const std::string& isp) const {
     return get(FragmentKey{pool, isp, {}});
   }

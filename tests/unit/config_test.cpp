@@ -5,12 +5,15 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/setup.h"
+#include "controller/policy.h"
 
 namespace sluice::config {
 namespace {
@@ -532,6 +535,24 @@ TEST(Config, ExampleFileLoadsAndDocumentsTheDefaults) {
   ASSERT_TRUE(p.caps.contains("gmail"));
   EXPECT_EQ(p.caps.at("gmail"),
             (IspCaps{CapRange{6, 10}, CapRange{3, 5}, CapRange{1, 2}, CapRange{1, 3}}));
+  // Against the controller's own defaults, so that the example cannot drift from them.
+  const PolicyParams d = default_policy();
+  EXPECT_EQ(p.no_effect_fall, d.no_effect_fall);
+  EXPECT_EQ(p.trigger_events, static_cast<std::int64_t>(d.trigger_events));
+  EXPECT_EQ(p.trigger_minutes.value_or(0) * 60, d.trigger_seconds);
+  EXPECT_EQ(p.recovery_connection_hours.value_or(0) * 3600, d.recovery_connection_seconds);
+  EXPECT_EQ(p.recovery_slow_hours.value_or(0) * 3600, d.recovery_slow_seconds);
+  EXPECT_EQ(p.probe_max_hours.value_or(0) * 3600, d.probe_max_seconds);
+  EXPECT_EQ(p.concentration_factor, d.concentration_factor);
+  EXPECT_EQ(p.vmta_recovery_hours.value_or(0) * 3600, d.vmta_recovery_seconds);
+  EXPECT_EQ(p.warmup_stage_days.value_or(0) * 86400, d.warmup_stage_seconds);
+  EXPECT_EQ(p.warming_retry_after_minutes, d.warming_retry_after_minutes);
+  EXPECT_EQ(p.recovering_retry_after_minutes, d.recovering_retry_after_minutes);
+  ASSERT_EQ(p.warmup_rates.size(), 1u);
+  ASSERT_TRUE(p.warmup_rates.contains("generic"));
+  EXPECT_EQ(
+      std::vector<int>(p.warmup_rates.at("generic").begin(), p.warmup_rates.at("generic").end()),
+      d.warmup_rates.at("generic"));
 }
 
 // --- Errors in [pmta], [run] and [policy] ---
@@ -960,6 +981,290 @@ TEST(Config, ExampleFileDocumentsTheGuardRailDefaults) {
   EXPECT_EQ(p.max_changes_per_day, 4);
   EXPECT_EQ(p.min_reload_interval_minutes, 5);
   EXPECT_EQ(p.raise_hold_share, 0.5);
+}
+
+// --- Recovery, persistence, per-IP diagnosis and warm-up ---
+
+constexpr const char* kRecoveryKeys = R"([policy]
+no_effect_fall = 0.35
+recovery_connection_hours = 3
+recovery_slow_hours = 12
+probe_max_hours = 48
+trigger_events = 3
+trigger_minutes = 30
+concentration_factor = 2.5
+vmta_recovery_hours = 8
+warmup_stage_days = 3
+warming_retry_after_minutes = 0
+recovering_retry_after_minutes = 15
+[policy.warmup_rates]
+generic = [20, 40, 80]
+gmail = [50, 100, 200, 400, 800, 1600]
+[[pool]]
+name = "warm"
+[pool.policy]
+no_effect_fall = 0.5
+recovery_connection_hours = 4
+recovery_slow_hours = 36
+probe_max_hours = 72
+trigger_events = 5
+trigger_minutes = 120
+concentration_factor = 4
+vmta_recovery_hours = 12
+warmup_stage_days = 14
+warming_retry_after_minutes = 45
+recovering_retry_after_minutes = 0
+[pool.policy.warmup_rates]
+gmail = [10, 20]
+yahoo = [100]
+[[pool]]
+name = "bulk"
+)";
+
+TEST(Config, RecoveryAndWarmupKeysAreRead) {
+  const LoadResult result = load_string(kRecoveryKeys, "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const PolicyTable& p = result.config->policy;
+  EXPECT_EQ(p.no_effect_fall, 0.35);
+  EXPECT_EQ(p.recovery_connection_hours, 3);
+  EXPECT_EQ(p.recovery_slow_hours, 12);
+  EXPECT_EQ(p.probe_max_hours, 48);
+  EXPECT_EQ(p.trigger_events, 3);
+  EXPECT_EQ(p.trigger_minutes, 30);
+  EXPECT_EQ(p.concentration_factor, 2.5);
+  EXPECT_EQ(p.vmta_recovery_hours, 8);
+  EXPECT_EQ(p.warmup_stage_days, 3);
+  EXPECT_EQ(p.warming_retry_after_minutes, 0);  // 0 is a value: no retry-after written
+  EXPECT_EQ(p.recovering_retry_after_minutes, 15);
+  ASSERT_EQ(p.warmup_rates.size(), 2u);
+  EXPECT_THAT(p.warmup_rates.at("generic"), ElementsAre(20, 40, 80));
+  EXPECT_THAT(p.warmup_rates.at("gmail"), ElementsAre(50, 100, 200, 400, 800, 1600));
+  // The pool's table holds its own keys only.
+  EXPECT_THAT(result.config->pools[0].policy.warmup_rates.at("gmail"), ElementsAre(10, 20));
+  EXPECT_EQ(result.config->pools[0].policy.cut_fraction, std::nullopt);
+  EXPECT_EQ(result.config->pools[1].policy, PolicyTable{});
+}
+
+TEST(Config, RecoveryAndWarmupKeysOverlayPerKeyAndWarmupRatesPerIsp) {
+  const LoadResult result = load_string(kRecoveryKeys, "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const Config& c = *result.config;
+  const PolicyTable warm = overlay(c.policy, c.pools[0].policy);
+  EXPECT_EQ(warm.no_effect_fall, 0.5);
+  EXPECT_EQ(warm.recovery_connection_hours, 4);
+  EXPECT_EQ(warm.recovery_slow_hours, 36);
+  EXPECT_EQ(warm.probe_max_hours, 72);
+  EXPECT_EQ(warm.trigger_events, 5);
+  EXPECT_EQ(warm.trigger_minutes, 120);
+  EXPECT_EQ(warm.concentration_factor, 4.0);
+  EXPECT_EQ(warm.vmta_recovery_hours, 12);
+  EXPECT_EQ(warm.warmup_stage_days, 14);
+  EXPECT_EQ(warm.warming_retry_after_minutes, 45);
+  EXPECT_EQ(warm.recovering_retry_after_minutes, 0);
+  // The pool's list replaces [policy]'s for its ISP; the other ISPs' lists stay.
+  ASSERT_EQ(warm.warmup_rates.size(), 3u);
+  EXPECT_THAT(warm.warmup_rates.at("generic"), ElementsAre(20, 40, 80));
+  EXPECT_THAT(warm.warmup_rates.at("gmail"), ElementsAre(10, 20));
+  EXPECT_THAT(warm.warmup_rates.at("yahoo"), ElementsAre(100));
+  EXPECT_EQ(overlay(c.policy, c.pools[1].policy), c.policy);
+}
+
+TEST(Config, RecoveryAndWarmupKeysReachThePolicy) {
+  const LoadResult result = load_string(kRecoveryKeys, "sluice.toml");
+  ASSERT_TRUE(result.config.has_value()) << result.error;
+  const Config& c = *result.config;
+
+  const PolicyParams bulk = cli::policy_for(c, c.pools[1]);  // [policy] alone
+  EXPECT_EQ(bulk.no_effect_fall, 0.35);
+  EXPECT_EQ(bulk.recovery_connection_seconds, 3 * 3600);
+  EXPECT_EQ(bulk.recovery_slow_seconds, 12 * 3600);
+  EXPECT_EQ(bulk.probe_max_seconds, 48 * 3600);
+  EXPECT_EQ(bulk.trigger_events, 3u);
+  EXPECT_EQ(bulk.trigger_seconds, 30 * 60);
+  EXPECT_EQ(bulk.concentration_factor, 2.5);
+  EXPECT_EQ(bulk.vmta_recovery_seconds, 8 * 3600);
+  EXPECT_EQ(bulk.warmup_stage_seconds, 3 * 86400);
+  EXPECT_EQ(bulk.warming_retry_after_minutes, 0);
+  EXPECT_EQ(bulk.recovering_retry_after_minutes, 15);
+  ASSERT_EQ(bulk.warmup_rates.size(), 2u);
+  EXPECT_THAT(bulk.warmup_rates.at("generic"), ElementsAre(20, 40, 80));
+  EXPECT_THAT(bulk.warmup_rates.at("gmail"), ElementsAre(50, 100, 200, 400, 800, 1600));
+
+  const PolicyParams warm = cli::policy_for(c, c.pools[0]);  // [pool.policy] on top
+  EXPECT_EQ(warm.no_effect_fall, 0.5);
+  EXPECT_EQ(warm.recovery_connection_seconds, 4 * 3600);
+  EXPECT_EQ(warm.recovery_slow_seconds, 36 * 3600);
+  EXPECT_EQ(warm.probe_max_seconds, 72 * 3600);
+  EXPECT_EQ(warm.trigger_events, 5u);
+  EXPECT_EQ(warm.trigger_seconds, 120 * 60);
+  EXPECT_EQ(warm.concentration_factor, 4.0);
+  EXPECT_EQ(warm.vmta_recovery_seconds, 12 * 3600);
+  EXPECT_EQ(warm.warmup_stage_seconds, 14 * 86400);
+  EXPECT_EQ(warm.warming_retry_after_minutes, 45);
+  EXPECT_EQ(warm.recovering_retry_after_minutes, 0);
+  EXPECT_THAT(warm.warmup_rates.at("gmail"), ElementsAre(10, 20));
+  EXPECT_THAT(warm.warmup_rates.at("yahoo"), ElementsAre(100));
+
+  // Unset: the controller's defaults, the built-in "generic" warm-up kept under an ISP's own.
+  const Config only_gmail =
+      *load_string("[policy.warmup_rates]\ngmail = [5]\n[[pool]]\nname = \"bulk\"\n", "sluice.toml")
+           .config;
+  const PolicyParams p = cli::policy_for(only_gmail, only_gmail.pools[0]);
+  const PolicyParams d = default_policy();
+  EXPECT_EQ(p.no_effect_fall, d.no_effect_fall);
+  EXPECT_EQ(p.recovery_connection_seconds, d.recovery_connection_seconds);
+  EXPECT_EQ(p.recovery_slow_seconds, d.recovery_slow_seconds);
+  EXPECT_EQ(p.probe_max_seconds, d.probe_max_seconds);
+  EXPECT_EQ(p.trigger_events, d.trigger_events);
+  EXPECT_EQ(p.trigger_seconds, d.trigger_seconds);
+  EXPECT_EQ(p.concentration_factor, d.concentration_factor);
+  EXPECT_EQ(p.vmta_recovery_seconds, d.vmta_recovery_seconds);
+  EXPECT_EQ(p.warmup_stage_seconds, d.warmup_stage_seconds);
+  EXPECT_EQ(p.warming_retry_after_minutes, d.warming_retry_after_minutes);
+  EXPECT_EQ(p.recovering_retry_after_minutes, d.recovering_retry_after_minutes);
+  ASSERT_TRUE(d.warmup_rates.contains("generic"));
+  EXPECT_EQ(p.warmup_rates.at("generic"), d.warmup_rates.at("generic"));
+  EXPECT_THAT(p.warmup_rates.at("gmail"), ElementsAre(5));
+}
+
+TEST(Config, RecoveryAndWarmupKeysAcceptTheirBounds) {
+  for (const char* text :
+       {"no_effect_fall = 0.01\nrecovery_connection_hours = 1\nrecovery_slow_hours = 1\n"
+        "probe_max_hours = 1\ntrigger_events = 1\ntrigger_minutes = 5\n"
+        "concentration_factor = 1.5\nvmta_recovery_hours = 1\nwarmup_stage_days = 1\n"
+        "warming_retry_after_minutes = 0\nrecovering_retry_after_minutes = 0\n"
+        "warmup_rates = { generic = [1] }\n",
+        "no_effect_fall = 0.99\nrecovery_connection_hours = 168\nrecovery_slow_hours = 168\n"
+        "probe_max_hours = 168\ntrigger_events = 10000\ntrigger_minutes = 1440\n"
+        "concentration_factor = 100\nvmta_recovery_hours = 168\nwarmup_stage_days = 90\n"
+        "warming_retry_after_minutes = 1440\nrecovering_retry_after_minutes = 1440\n"
+        "warmup_rates.generic = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, "
+        "19, 1000000]\n"}) {
+    const LoadResult result = load_string(std::string("[policy]\n") + text, "sluice.toml");
+    EXPECT_TRUE(result.config.has_value()) << result.error;
+  }
+}
+
+TEST(ConfigErrors, RecoveryAndWarmupKeysOutOfRange) {
+  struct Case {
+    const char* key;
+    const char* bad;
+    const char* must;
+  };
+  for (const Case& c :
+       {Case{"no_effect_fall", "0", "a number between 0 and 1"},
+        Case{"no_effect_fall", "1", "a number between 0 and 1"},
+        Case{"no_effect_fall", "'0.2'", "a number between 0 and 1"},
+        Case{"recovery_connection_hours", "0", "an integer from 1 to 168"},
+        Case{"recovery_connection_hours", "169", "an integer from 1 to 168"},
+        Case{"recovery_connection_hours", "6.0", "an integer from 1 to 168"},
+        Case{"recovery_slow_hours", "0", "an integer from 1 to 168"},
+        Case{"recovery_slow_hours", "169", "an integer from 1 to 168"},
+        Case{"probe_max_hours", "0", "an integer from 1 to 168"},
+        Case{"probe_max_hours", "169", "an integer from 1 to 168"},
+        Case{"trigger_events", "0", "an integer from 1 to 10000"},
+        Case{"trigger_events", "10001", "an integer from 1 to 10000"},
+        Case{"trigger_minutes", "4", "an integer from 5 to 1440"},
+        Case{"trigger_minutes", "1441", "an integer from 5 to 1440"},
+        Case{"trigger_minutes", "'1h'", "an integer from 5 to 1440"},
+        Case{"concentration_factor", "1.4", "a number from 1.5 to 100"},
+        Case{"concentration_factor", "101", "a number from 1.5 to 100"},
+        Case{"concentration_factor", "nan", "a number from 1.5 to 100"},
+        Case{"concentration_factor", "'3'", "a number from 1.5 to 100"},
+        Case{"concentration_factor", "true", "a number from 1.5 to 100"},
+        Case{"vmta_recovery_hours", "0", "an integer from 1 to 168"},
+        Case{"vmta_recovery_hours", "169", "an integer from 1 to 168"},
+        Case{"warmup_stage_days", "0", "an integer from 1 to 90"},
+        Case{"warmup_stage_days", "91", "an integer from 1 to 90"},
+        Case{"warming_retry_after_minutes", "-1", "an integer from 0 to 1440"},
+        Case{"warming_retry_after_minutes", "1441", "an integer from 0 to 1440"},
+        Case{"recovering_retry_after_minutes", "-1", "an integer from 0 to 1440"},
+        Case{"recovering_retry_after_minutes", "1441", "an integer from 0 to 1440"},
+        Case{"recovering_retry_after_minutes", "20.5", "an integer from 0 to 1440"}}) {
+    EXPECT_EQ(
+        error_of(std::string("[policy]\n") + c.key + " = " + c.bad + "\n"),
+        std::string("sluice.toml:2: [policy] '") + c.key + "' must be " + c.must + ", not " + c.bad)
+        << c.key << " = " << c.bad;
+  }
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\n[pool.policy]\ntrigger_events = 0\n"),
+            "sluice.toml:4: pool 'bulk': [pool.policy] 'trigger_events' must be an integer from 1 "
+            "to 10000, not 0");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"bulk\"\n[pool.policy]\nconcentration_factor = 1\n"),
+            "sluice.toml:4: pool 'bulk': [pool.policy] 'concentration_factor' must be a number "
+            "from 1.5 to 100, not 1");
+}
+
+TEST(ConfigErrors, ProbeMaxHoursMustNotBeBelowTheRecoveryHours) {
+  EXPECT_EQ(error_of("[policy]\nrecovery_slow_hours = 12\nprobe_max_hours = 6\n"),
+            "sluice.toml:3: [policy] 'probe_max_hours' must be at least 'recovery_slow_hours' "
+            "(12), not 6");
+  EXPECT_EQ(error_of("[policy]\nrecovery_connection_hours = 8\nrecovery_slow_hours = 4\n"
+                     "probe_max_hours = 6\n"),
+            "sluice.toml:4: [policy] 'probe_max_hours' must be at least "
+            "'recovery_connection_hours' (8), not 6");
+  // One side set: checked against the other side's default (6 and 24 hours, longest 24).
+  EXPECT_EQ(error_of("[policy]\nrecovery_slow_hours = 48\n"),
+            "sluice.toml:2: [policy] 'recovery_slow_hours' must be at most 'probe_max_hours' "
+            "(24), not 48");
+  EXPECT_EQ(error_of("[policy]\nprobe_max_hours = 12\n"),
+            "sluice.toml:2: [policy] 'probe_max_hours' must be at least 'recovery_slow_hours' "
+            "(24), not 12");
+  // A pool is checked on top of [policy]; the key it sets is the one named.
+  EXPECT_EQ(error_of(R"([policy]
+probe_max_hours = 48
+recovery_slow_hours = 36
+[[pool]]
+name = "bulk"
+[pool.policy]
+probe_max_hours = 30
+)"),
+            "sluice.toml:7: pool 'bulk': [pool.policy] 'probe_max_hours' must be at least "
+            "'recovery_slow_hours' (36), not 30");
+  EXPECT_EQ(error_of(R"([policy]
+probe_max_hours = 48
+[[pool]]
+name = "bulk"
+[pool.policy]
+recovery_connection_hours = 49
+)"),
+            "sluice.toml:6: pool 'bulk': [pool.policy] 'recovery_connection_hours' must be at "
+            "most 'probe_max_hours' (48), not 49");
+  const LoadResult equal = load_string(
+      "[policy]\nrecovery_connection_hours = 12\nrecovery_slow_hours = 12\nprobe_max_hours = "
+      "12\n",
+      "sluice.toml");
+  EXPECT_TRUE(equal.config.has_value()) << equal.error;
+}
+
+TEST(ConfigErrors, WarmupRatesValidation) {
+  const std::string must =
+      "' must be 1 to 20 rising integers from 1 to 1000000 (messages per hour by stage), not ";
+  const auto rates_error = [](const std::string& value) {
+    return error_of("[policy]\n[policy.warmup_rates]\ngmail = " + value + "\n");
+  };
+  const std::string where = "sluice.toml:3: [policy.warmup_rates] 'gmail";
+  EXPECT_EQ(rates_error("[]"), where + must + "[]");
+  EXPECT_EQ(rates_error("[0, 10]"), where + must + "[0, 10]");
+  EXPECT_EQ(rates_error("[50, 1000001]"), where + must + "[50, 1000001]");
+  EXPECT_EQ(rates_error("[100, 50]"), where + must + "[100, 50]");
+  EXPECT_EQ(rates_error("[50, 50]"), where + must + "[50, 50]");
+  EXPECT_EQ(rates_error("[50, 100.0]"), where + must + "[50, 100.0]");
+  EXPECT_EQ(rates_error("[\"50/h\"]"), where + must + "['50/h']");
+  EXPECT_EQ(rates_error("50"), where + must + "50");
+  EXPECT_EQ(rates_error("{ stage1 = 50 }"), where + must + "a table");
+  std::string too_many = "[1";
+  for (int i = 2; i <= 21; ++i) too_many += ", " + std::to_string(i);
+  too_many += "]";
+  EXPECT_EQ(rates_error(too_many), where + must + too_many);
+
+  EXPECT_EQ(error_of("[policy]\nwarmup_rates = [50, 100]\n"),
+            "sluice.toml:2: [policy] 'warmup_rates' must be a table of ISPs, not [50, 100]");
+  EXPECT_EQ(error_of("[policy.warmup_rates]\n\"g mail\" = [50]\n"),
+            "sluice.toml:2: [policy.warmup_rates] ISP name 'g mail' is not [A-Za-z0-9._-]+");
+  EXPECT_EQ(error_of("[[pool]]\nname = \"a\"\n[pool.policy.warmup_rates]\ngmail = [5, 1]\n"),
+            "sluice.toml:4: pool 'a': [pool.policy.warmup_rates] 'gmail" + must + "[5, 1]");
+  EXPECT_EQ(error_of("[policy]\nwarmup_rate = { generic = [50] }\n"),
+            "sluice.toml:2: unknown key 'warmup_rate' in [policy]");
 }
 
 }  // namespace

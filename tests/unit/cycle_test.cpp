@@ -24,6 +24,7 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 using ::testing::SizeIs;
 using trompeloeil::_;
 using Argv = std::vector<std::string>;
@@ -138,8 +139,7 @@ class CycleTest : public ::testing::Test {
   Expected<CycleReport> cycle(CycleMode mode = CycleMode::apply) {
     if (pairs_.empty()) manage("gmail", Tier::high);
     Controller controller(source_, store_, fragments_, overrides_, runner_, clock_,
-                          IspCatalog::builtin(), std::make_shared<PoolMap>(), pairs_,
-                          LoopSettings{});
+                          IspCatalog::builtin(), pool_map_, pairs_, LoopSettings{});
     return controller.run_cycle(mode);
   }
 
@@ -199,6 +199,7 @@ class CycleTest : public ::testing::Test {
   MockCommandRunner runner_;
   adapters::FixedClock clock_{kT0};
   std::vector<ManagedPair> pairs_;
+  std::shared_ptr<PoolMap> pool_map_ = std::make_shared<PoolMap>();
   std::deque<CommandResult> answers_;
   std::vector<Argv> calls_;
   std::unique_ptr<trompeloeil::expectation> expectation_;
@@ -1734,6 +1735,104 @@ TEST_F(CycleGuardTest, OneChangePerPairPerWindow) {
   EXPECT_EQ(d.figures.attempts, 250u);
   EXPECT_EQ(d.figures.throttle, 25u);
   EXPECT_EQ(store_.pair(kPool, "gmail")->last_change_at, kT0 + 30 * kMinute);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warm-up: the fragment of a warming pair limits the message rate; a tier change rewrites it.
+
+TEST_F(CycleTest, AWarmingPairsFirstFragmentLimitsTheMessageRate) {
+  manage("gmail", Tier::warming);
+  traffic("gmail.com", 50, 0, "");
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  const std::optional<std::string> fragment = fragments_.get(kPool, "gmail");
+  ASSERT_TRUE(fragment);
+  EXPECT_THAT(*fragment, HasSubstr("\nmax-smtp-out 2\n"));
+  EXPECT_THAT(*fragment, HasSubstr("\nmax-msg-rate 50/h\n"));
+  EXPECT_THAT(*fragment, HasSubstr("\nretry-after 30m\n"));
+  const std::optional<PairState> stored = store_.pair(kPool, "gmail");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->warmup_stage, 0);
+  EXPECT_EQ(stored->warmup_stage_at, kT0);
+}
+
+TEST_F(CycleTest, ATierOverrideEndingAWarmupRewritesTheSettingsWithTheValue) {
+  manage("gmail", Tier::warming);
+  script({config_ok(), reloaded(), config_ok(), reloaded()});
+  ASSERT_TRUE(cycle());
+  ASSERT_THAT(*fragments_.get(kPool, "gmail"), HasSubstr("max-msg-rate 50/h"));
+
+  Overrides o;
+  o.tiers.push_back(TierOverride{kPool, "gmail", Tier::medium, "postmaster tools", 9});
+  overrides_.set(o);
+  clock_.set(kT0 + 10 * kMinute);
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(1));
+  const Decision& d = report->decisions[0];
+  EXPECT_EQ(d.rule, Rule::warmup);
+  EXPECT_EQ(d.new_value, 2);
+  EXPECT_EQ(d.reason, "tier warming -> medium: no max-msg-rate, PowerMTA's own retry-after");
+  ASSERT_THAT(report->changes, SizeIs(1));
+  const std::string fragment = *fragments_.get(kPool, "gmail");
+  EXPECT_THAT(fragment, HasSubstr("\nmax-smtp-out 2\n"));
+  EXPECT_THAT(fragment, Not(HasSubstr("\nmax-msg-rate")));
+  EXPECT_THAT(fragment, Not(HasSubstr("\nretry-after")));
+  EXPECT_TRUE(report->reloaded);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+
+  // Nothing more to rewrite.
+  clock_.set(kT0 + 20 * kMinute);
+  report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, IsEmpty());
+}
+
+TEST_F(CycleTest, AfterTheWarmupTheConfiguredTierWarmingCountsAsMedium) {
+  manage("gmail", Tier::warming);
+  PairState s;
+  s.pool = kPool;
+  s.isp = "gmail";
+  s.tier = Tier::medium;
+  s.max_smtp_out = 3;
+  s.last_safe = 3;
+  s.last_change_at = kT0 - 30 * kDay;
+  s.warmup_stage = 5;
+  s.warmed_up = true;
+  store_.put_pair(s);
+  fragments_.put(kPool, "gmail", render_fragment(s, default_policy(), s.last_change_at, "warmup"));
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->decisions, IsEmpty());
+  EXPECT_EQ(store_.pair(kPool, "gmail")->tier, Tier::medium);
+  EXPECT_THAT(*fragments_.get(kPool, "gmail"), Not(HasSubstr("max-msg-rate")));
+}
+
+TEST_F(CycleTest, APoolsFirstFragmentComesWithItsVmtasCommentOnlyOnes) {
+  pool_map_->emplace("gmail-ip-1", kPool);
+  pool_map_->emplace("gmail-ip-2", kPool);
+  pool_map_->emplace("other-ip-1", "other-pool");
+  fragments_.put(FragmentKey{kPool, "gmail", "gmail-ip-2"}, "# the operator's\n");
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->changes, SizeIs(2));
+  EXPECT_EQ(report->changes[1].decision.vmta, "gmail-ip-1");
+  EXPECT_EQ(report->changes[1].before, std::nullopt);
+  const std::optional<std::string> inherit =
+      fragments_.get(FragmentKey{kPool, "gmail", "gmail-ip-1"});
+  ASSERT_TRUE(inherit);
+  EXPECT_THAT(*inherit, HasSubstr("inherits the pool's settings"));
+  EXPECT_THAT(*inherit, Not(HasSubstr("\nmax-smtp-out")));
+  // An existing file is the operator's or an earlier sluice's: left alone.
+  EXPECT_EQ(fragments_.get(FragmentKey{kPool, "gmail", "gmail-ip-2"}), "# the operator's\n");
+  EXPECT_EQ(fragments_.get(FragmentKey{"other-pool", "gmail", "other-ip-1"}), std::nullopt);
+  EXPECT_TRUE(report->reloaded);
 }
 }  // namespace
 }  // namespace sluice

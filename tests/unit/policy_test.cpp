@@ -835,7 +835,9 @@ TEST(PolicyProperty, NoRaiseWithin7DaysOfAChange) {
     for (const Step& s : sim.steps) {
       const auto& d = s.outcome.decision;
       if (!d || !d->changes_value()) continue;
-      if (d->rule == Rule::raise && last_change) {
+      const bool raise =
+          d->rule == Rule::raise || (d->rule == Rule::warmup && d->new_value > d->old_value);
+      if (raise && last_change) {
         ASSERT_GE(d->at - *last_change, 7 * kDay) << sim.isp << ": " << describe(*d);
       }
       last_change = d->at;
@@ -1555,6 +1557,203 @@ TEST(PolicyDiagnosis, DecideMakesNoPoolCutWhenConcentrated) {
   const Outcome out = decide(state, signals, default_policy(), kNow);
   EXPECT_FALSE(out.decision);
   EXPECT_EQ(out.next, state);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warm-up: max-msg-rate by stage, one up per clean week, one back on throttle signals.
+
+// A warming Gmail pair (range 1-3) at `stage`, in it since `since`.
+PairState warming(int value, int stage, UnixSeconds since) {
+  PairState s = pair(value, Tier::warming);
+  s.warmup_stage = stage;
+  s.warmup_stage_at = since;
+  return s;
+}
+
+TEST(PolicyWarmup, ANewWarmingPairStartsAt2WhereTheRangeAllows) {
+  const PolicyParams policy = default_policy();
+  EXPECT_EQ(initial_state("p", "gmail", Tier::warming, std::nullopt, policy).max_smtp_out, 2);
+  EXPECT_EQ(initial_state("p", "gmx", Tier::warming, std::nullopt, policy).max_smtp_out, 1);
+  // The operator's value inside the range stays; outside it, 2.
+  EXPECT_EQ(initial_state("p", "gmail", Tier::warming, 3, policy).max_smtp_out, 3);
+  EXPECT_EQ(initial_state("p", "gmail", Tier::warming, 1, policy).max_smtp_out, 1);
+  EXPECT_EQ(initial_state("p", "gmail", Tier::warming, 8, policy).max_smtp_out, 2);
+  EXPECT_EQ(initial_state("p", "gmail", Tier::medium, 8, policy).max_smtp_out, 8);
+}
+
+TEST(PolicyWarmup, TheStagesRatesAndRetryAfter) {
+  const PolicyParams policy = default_policy();
+  PairState s = warming(2, 0, kNow);
+  const int expected[] = {50, 100, 200, 400, 800, 0};
+  for (int stage = 0; stage <= 5; ++stage) {
+    s.warmup_stage = stage;
+    EXPECT_EQ(warmup_rate(s, policy), expected[stage]) << stage;
+    EXPECT_EQ(retry_after_minutes(s, policy), 30) << stage;
+  }
+  s.tier = Tier::medium;
+  s.warmup_stage = 0;
+  EXPECT_EQ(warmup_rate(s, policy), 0);
+  EXPECT_EQ(retry_after_minutes(s, policy), 0);
+}
+
+TEST(PolicyWarmup, AnIspOfItsOwnElseGeneric) {
+  PolicyParams policy = default_policy();
+  policy.warmup_rates["gmail"] = {20, 40};
+  PairState s = warming(2, 1, kNow);
+  EXPECT_EQ(warmup_rate(s, policy), 40);
+  s.isp = "yahoo";
+  EXPECT_EQ(warmup_rate(s, policy), 100);
+}
+
+TEST(PolicyWarmup, TheScheduleStartsAtTheFirstDecision) {
+  const Outcome out = decide(warming(2, 0, 0), stable_week(), default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage_at, kNow);
+  EXPECT_EQ(out.next.warmup_stage, 0);
+  EXPECT_FALSE(out.decision && out.decision->rule == Rule::warmup);
+}
+
+TEST(PolicyWarmup, OneStageUpAfterACleanWeek) {
+  const PairState s = warming(2, 0, kNow - 7 * kDay);
+  const Outcome out = decide(s, stable_week(), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::warmup);
+  EXPECT_TRUE(out.decision->rewrites_fragment());
+  EXPECT_EQ(out.next.warmup_stage, 1);
+  EXPECT_EQ(out.next.warmup_stage_at, kNow);
+  EXPECT_EQ(out.next.max_smtp_out, 3);  // the weekly step comes with the stage
+  EXPECT_EQ(out.next.last_change_at, kNow);
+  EXPECT_EQ(out.next.tier, Tier::warming);
+  EXPECT_THAT(out.decision->reason, HasSubstr("7 clean days at max-msg-rate 50/h"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("stage 2 of 5: max-msg-rate 100/h"));
+  EXPECT_THAT(out.decision->reason, HasSubstr("max-smtp-out 2 -> 3 (cap 3)"));
+}
+
+TEST(PolicyWarmup, AtTheCapOrSoonAfterAChangeOnlyTheRateSteps) {
+  PairState at_cap = warming(3, 1, kNow - 7 * kDay);
+  Outcome out = decide(at_cap, stable_week(), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::warmup);
+  EXPECT_FALSE(out.decision->changes_value());
+  EXPECT_TRUE(out.decision->rewrites_fragment());
+  EXPECT_EQ(out.next.warmup_stage, 2);
+
+  PairState changed = warming(2, 1, kNow - 7 * kDay);
+  changed.last_change_at = kNow - 3 * kDay;
+  out = decide(changed, stable_week(), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.next.max_smtp_out, 2);
+  EXPECT_EQ(out.next.warmup_stage, 2);
+}
+
+TEST(PolicyWarmup, NoWeeklyRaiseWhileWarmingButAfterwards) {
+  PairState s = warming(2, 1, kNow - kDay);
+  EXPECT_FALSE(decide(s, stable_week(), default_policy(), kNow).decision);
+  s.warmup_stage = 5;  // a [[tier]] warming after the schedule: the weekly rule again
+  const Outcome out = decide(s, stable_week(), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::raise);
+}
+
+TEST(PolicyWarmup, NotBeforeTheWeekIsOver) {
+  const PairState s = warming(2, 0, kNow - 7 * kDay + kMinute);
+  const Outcome out = decide(s, stable_week(), default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage, 0);
+  EXPECT_FALSE(out.decision && out.decision->rule == Rule::warmup);
+}
+
+TEST(PolicyWarmup, AThrottleSignalRestartsTheWeek) {
+  PairState s = warming(2, 1, kNow - 10 * kDay);
+  s.last_throttle_at = kNow - 3 * kDay;
+  EXPECT_FALSE(decide(s, stable_week(), default_policy(), kNow).decision &&
+               decide(s, stable_week(), default_policy(), kNow).decision->rule == Rule::warmup);
+  PairSignals throttled_week = stable_week();
+  throttled_week.week = figures(50000, {{C::connection, 3}});
+  s.last_throttle_at = 0;
+  const Outcome out = decide(s, throttled_week, default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage, 1);
+}
+
+TEST(PolicyWarmup, NoStageUpWithoutTraffic) {
+  PairSignals idle = stable_week();
+  idle.busy_days = 1;
+  const Outcome out = decide(warming(2, 0, kNow - 8 * kDay), idle, default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage, 0);
+}
+
+TEST(PolicyWarmup, PastTheLastStageNoLimitAndTierMedium) {
+  const PairState s = warming(3, 4, kNow - 7 * kDay);
+  const Outcome out = decide(s, stable_week(), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::warmup);
+  EXPECT_EQ(out.next.warmup_stage, 5);
+  EXPECT_EQ(out.next.tier, Tier::medium);
+  EXPECT_TRUE(out.next.warmed_up);
+  EXPECT_EQ(warmup_rate(out.next, default_policy()), 0);
+  EXPECT_EQ(retry_after_minutes(out.next, default_policy()), 0);
+  EXPECT_TRUE(out.decision->rewrites_fragment());
+  EXPECT_THAT(out.decision->reason, HasSubstr("schedule complete"));
+}
+
+TEST(PolicyWarmup, ACutStepsTheScheduleBackOneStage) {
+  const PairState s = warming(3, 2, kNow - 3 * kDay);
+  const Outcome out =
+      decide(s, in_window(figures(1000, {{C::connection, 100}})), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.next.max_smtp_out, 2);
+  EXPECT_EQ(out.next.warmup_stage, 1);
+  EXPECT_EQ(out.next.warmup_stage_at, kNow);
+  EXPECT_THAT(out.decision->reason, HasSubstr("warm-up back to stage 2: max-msg-rate 100/h"));
+}
+
+TEST(PolicyWarmup, AtTheFloorTheScheduleAloneStepsBackOncePerWindow) {
+  const PairSignals throttled = in_window(figures(1000, {{C::connection, 100}}));
+  const PairState s = warming(1, 2, kNow - 3 * kDay);
+  const Outcome out = decide(s, throttled, default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::warmup);
+  EXPECT_EQ(out.next.max_smtp_out, 1);
+  EXPECT_EQ(out.next.warmup_stage, 1);
+  EXPECT_TRUE(out.decision->rewrites_fragment());
+
+  const Outcome again = decide(out.next, throttled, default_policy(), kNow + 10 * kMinute);
+  EXPECT_FALSE(again.decision);
+  EXPECT_EQ(again.next.warmup_stage, 1);
+  // The first stage is as low as it goes.
+  const Outcome first = decide(warming(1, 0, kNow - kDay), throttled, default_policy(), kNow);
+  EXPECT_FALSE(first.decision);
+  EXPECT_EQ(first.next.warmup_stage, 0);
+}
+
+TEST(PolicyWarmup, AStrayThrottleSignalBelowTheThresholdKeepsTheStage) {
+  const Outcome out =
+      decide(warming(1, 2, kNow - 3 * kDay), in_window(figures(1000, {{C::connection, 10}})),
+             default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage, 2);
+  EXPECT_EQ(out.next.last_throttle_at, kNow);  // but the clean week starts again
+}
+
+// Recovering pairs retry sooner, until they are back at the value before the cut.
+TEST(PolicyRetryAfter, TwentyMinutesWhileRecovering) {
+  const PolicyParams policy = default_policy();
+  PairState s = pair(4);
+  s.last_safe = 6;
+  EXPECT_EQ(retry_after_minutes(s, policy), 0);  // steady, not recovering
+  s.phase = Phase::verifying;
+  EXPECT_EQ(retry_after_minutes(s, policy), 20);
+  s.phase = Phase::steady;
+  s.probe_interval = 6 * kHour;
+  EXPECT_EQ(retry_after_minutes(s, policy), 20);
+  s.max_smtp_out = 6;
+  EXPECT_EQ(retry_after_minutes(s, policy), 0);  // back at the safe level
+}
+
+TEST(PolicyRetryAfter, ACutThatStartsARecoveryRewritesTheFragment) {
+  const Outcome cut =
+      decide(pair(8), in_window(figures(1000, {{C::connection, 100}})), default_policy(), kNow);
+  ASSERT_TRUE(cut.decision);
+  EXPECT_TRUE(cut.decision->settings_change);
+  EXPECT_EQ(retry_after_minutes(cut.next, default_policy()), 20);
 }
 
 }  // namespace

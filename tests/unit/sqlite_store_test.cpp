@@ -99,6 +99,9 @@ PairState pair(std::string pool, std::string isp, int n) {
   p.probe_interval = 6 * 3600 + n;
   p.probe_from = 5 + n;
   p.last_throttle_at = kT0 - 500 - n;
+  p.warmup_stage = 2 + n;
+  p.warmup_stage_at = kT0 - 600 - n;
+  p.warmed_up = n % 2 == 1;
   return p;
 }
 
@@ -174,7 +177,7 @@ TEST_F(SqliteStoreTest, CreatesTheDatabaseAtTheLatestSchema) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(std::filesystem::exists(path_));
-  EXPECT_EQ(SqliteStore::latest_schema_version(), 8);
+  EXPECT_EQ(SqliteStore::latest_schema_version(), 9);
   EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
   EXPECT_TRUE(store->load_checkpoints()->empty());
   EXPECT_TRUE(store->buckets_since(0)->empty());
@@ -186,7 +189,7 @@ TEST_F(SqliteStoreTest, UsesWriteAheadLogging) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "8");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "9");
 }
 
 TEST_F(SqliteStoreTest, CheckpointsRoundTrip) {
@@ -332,15 +335,15 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerSluice) {
     ASSERT_TRUE(
         store->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {1, 0, 0, 0})}).ok());
   }
-  query(path_, "PRAGMA user_version=9");
-  ASSERT_EQ(query(path_, "PRAGMA user_version"), "9");
+  query(path_, "PRAGMA user_version=10");
+  ASSERT_EQ(query(path_, "PRAGMA user_version"), "10");
 
   auto refused = SqliteStore::open(path_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message,
-            path_ + ": schema version 9 is newer than this sluice knows (8): upgrade sluice");
+            path_ + ": schema version 10 is newer than this sluice knows (9): upgrade sluice");
   // Left as it was.
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "9");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "10");
   EXPECT_EQ(query(path_, "SELECT count(*) FROM signal_bucket"), "1");
 }
 
@@ -385,7 +388,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
 
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 8);
+  EXPECT_EQ(store->schema_version(), 9);
   EXPECT_EQ(store->pair_days_since(0)->size(), 1u) << "migration 3 sums the existing buckets";
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
   ASSERT_EQ(loaded.size(), 1u);
