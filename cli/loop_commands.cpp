@@ -877,7 +877,8 @@ int run_init(const GlobalOptions& global) {
   if (!vmtas.empty()) {
     out +=
         "\n# 3. Include each VMTA's fragment inside the <domain> blocks of its own <virtual-mta>.\n"
-        "#    sluice writes them with the pool's first fragments, comments only until it diagnoses\n"
+        "#    sluice writes them with the pool's first fragments, comments only until it "
+        "diagnoses\n"
         "#    deferrals concentrated on that VMTA's IP (or an override names the VMTA).\n" +
         vmtas;
   }

@@ -25,7 +25,8 @@ std::string comment_text(std::string_view text) {
 std::string fragment_settings_text(const PairState& state, const PolicyParams& policy) {
   const int rate = warmup_rate(state, policy);
   const int retry = retry_after_minutes(state, policy);
-  return (rate > 0 ? "max-msg-rate " + std::to_string(rate) + "/h" : std::string("no max-msg-rate")) +
+  return (rate > 0 ? "max-msg-rate " + std::to_string(rate) + "/h"
+                   : std::string("no max-msg-rate")) +
          ", " +
          (retry > 0 ? "retry-after " + std::to_string(retry) + "m"
                     : std::string("PowerMTA's own retry-after"));
