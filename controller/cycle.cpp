@@ -380,6 +380,14 @@ Expected<std::vector<VmtaSetting>> Controller::plan_vmta_fragments(
         if (same) continue;
         d.reason = "VMTA " + vmta + " " + entry->describe();
         value = d.new_value;
+      } else if (before != nullptr && before->diagnosis && before->value >= pool_value) {
+        // The pool came down to the VMTA's own value or below it: never above the pool's, one
+        // value again. Not held by a guard rail: the pool's change that caused it was not.
+        d.rule = Rule::settle;
+        d.new_value = pool_value;
+        d.reason = "VMTA " + vmta + ": the pool's value " + std::to_string(pool_value) +
+                   " is at or below its own " + std::to_string(before->value) +
+                   ": it inherits the pool's again";
       } else if (affected.contains(vmta) || (before != nullptr && before->diagnosis)) {
         const VmtaSetting* diagnosed = before != nullptr && before->diagnosis ? before : nullptr;
         // Its IPs' figures since its last change (within the decision window).

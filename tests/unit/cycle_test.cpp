@@ -1834,5 +1834,28 @@ TEST_F(CycleTest, APoolsFirstFragmentComesWithItsVmtasCommentOnlyOnes) {
   EXPECT_EQ(fragments_.get(FragmentKey{"other-pool", "gmail", "other-ip-1"}), std::nullopt);
   EXPECT_TRUE(report->reloaded);
 }
+
+TEST_F(CycleVmtaDiagnosis, APoolCutToTheVmtasValueOrBelowHandsTheVmtaBack) {
+  first_cut();  // the pool at 8, gmail-ip-1 at 4
+  const UnixSeconds t = kT0 + 40 * kMinute;
+  clock_.set(t);
+  for (int n = 1; n <= 4; ++n) ip_traffic(n, 70, 30, t - 20 * kMinute, t);
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_THAT(report->decisions, SizeIs(2));
+  EXPECT_EQ(report->decisions[0].rule, Rule::severe_cut);
+  EXPECT_EQ(report->decisions[0].new_value, 4);
+  const Decision& vmta = report->decisions[1];
+  EXPECT_EQ(vmta.vmta, kBadVmta);
+  EXPECT_EQ(vmta.rule, Rule::settle);
+  EXPECT_EQ(vmta.reason,
+            "VMTA gmail-ip-1: the pool's value 4 is at or below its own 4: it inherits the "
+            "pool's again");
+  EXPECT_EQ(value_in(fragments_.get(kPool, "gmail")), 4);
+  EXPECT_EQ(value_in(fragments_.get(kBadKey)), std::nullopt);
+  EXPECT_THAT(store_.load_vmta_settings().value(), IsEmpty());
+}
 }  // namespace
 }  // namespace sluice
