@@ -419,7 +419,8 @@ std::optional<Outcome> warmup_step_up(const PairState& state, const PairSignals&
   }
   const UnixSeconds clean_since = std::max(state.warmup_stage_at, state.last_throttle_at);
   if (now - clean_since < policy.warmup_stage_seconds || signals.window.throttle > 0 ||
-      signals.week.throttle > 0 || signals.busy_days < policy.raise_min_busy_days) {
+      signals.week.throttle > 0 || signals.busy_days < policy.raise_min_busy_days ||
+      signals.window.other_rate() > policy.investigate_threshold) {
     return std::nullopt;
   }
   Outcome out{state, std::nullopt};
@@ -531,14 +532,15 @@ Outcome decide_rules(const PairState& state, const PairSignals& signals, const P
   // Inside a verification window the signals are the cut's own tail, not a new incident.
   if (state.phase == Phase::verifying && now < state.verify_until) return out;
 
+  // A warm-up stage goes by the week: a warming pool sends too little for a full window.
+  if (std::optional<Outcome> stepped = warmup_step_up(next, signals, policy, now)) return *stepped;
+
   // No action on a thin window, raises included (refused connections make few attempts, so
   // enough of them count on their own). A verdict on a change is never delayed by it.
   const bool enough = w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
   const bool verdict_due = state.phase == Phase::verifying || state.phase == Phase::no_effect;
   if (!enough && !verdict_due) return out;
   if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
-
-  if (std::optional<Outcome> stepped = warmup_step_up(next, signals, policy, now)) return *stepped;
 
   // Recovering: probes back towards the safe level; below it, no weekly raise.
   const int target = recovery_target(state, policy);

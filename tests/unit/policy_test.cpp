@@ -1673,6 +1673,22 @@ TEST(PolicyWarmup, AThrottleSignalRestartsTheWeek) {
   EXPECT_EQ(out.next.warmup_stage, 1);
 }
 
+TEST(PolicyWarmup, AThinWindowDoesNotHoldAStageUp) {
+  // 50 messages an hour: never the 100 attempts a window needs for a cut or a raise.
+  PairSignals slow = stable_week();
+  slow.window = figures(50);
+  const Outcome out = decide(warming(2, 0, kNow - 7 * kDay), slow, default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::warmup);
+}
+
+TEST(PolicyWarmup, NoStageUpWhileOtherDeferralsAreHigh) {
+  PairSignals troubled = stable_week();
+  troubled.window = figures(1000, {{C::recipient, 80}});
+  const Outcome out = decide(warming(2, 0, kNow - 7 * kDay), troubled, default_policy(), kNow);
+  EXPECT_EQ(out.next.warmup_stage, 0);
+}
+
 TEST(PolicyWarmup, NoStageUpWithoutTraffic) {
   PairSignals idle = stable_week();
   idle.busy_days = 1;
