@@ -845,6 +845,114 @@ TEST(PolicyProperty, NoRaiseWithin7DaysOfAChange) {
   }
 }
 
+// A pair driven cycle by cycle as the loop does, each 5-minute bucket made by `weather` from the
+// cycle's index and the pair's state.
+template <class Weather>
+std::vector<Step> drive(PairState state, const PolicyParams& policy, int cycles, Weather weather) {
+  std::vector<PairBucket> series;
+  std::vector<Step> steps;
+  UnixSeconds now = kNow;
+  for (int i = 0; i < cycles; ++i) {
+    PairBucket b;
+    b.start = now;
+    b.figures = weather(i, state);
+    now += 5 * kMinute;
+    series.push_back(b);
+    if (series.front().start < now - 8 * kDay) series.erase(series.begin());
+    Step step;
+    step.now = now;
+    step.state = state;
+    step.signals = summarize(series, window_start(state, policy, now), now, policy);
+    step.outcome = decide(state, step.signals, policy, now);
+    state = step.outcome.next;
+    steps.push_back(std::move(step));
+  }
+  return steps;
+}
+
+bool is_cut(const Decision& d) {
+  return d.rule == Rule::cut || d.rule == Rule::severe_cut;
+}
+
+TEST(PolicyProperty, DeferralsOfOtherClassesNeverCut) {
+  static const std::vector<std::string> kIsps = {"gmail", "outlook", "yahoo", "gmx", "generic"};
+  for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+    std::mt19937 rng(seed);
+    const std::string isp = kIsps[seed % kIsps.size()];
+    const PolicyParams policy = default_policy();
+    const Tier tier = static_cast<Tier>(seed % 4);
+    const PairState start =
+        initial_state("pool", isp, tier, range_for(policy, isp, tier).cap, policy);
+    // Up to 60% recipient, config and other deferrals, changing every few hours, for two weeks.
+    double share = 0;
+    const auto steps = drive(start, policy, 4032, [&](int i, const PairState&) {
+      if (i % 36 == 0) share = std::uniform_real_distribution<double>(0, 0.6)(rng);
+      const auto attempts = std::uniform_int_distribution<std::uint64_t>(20, 600)(rng);
+      const auto deferred = static_cast<std::uint64_t>(share * static_cast<double>(attempts));
+      return figures(attempts, {{C::recipient, deferred / 2},
+                                {C::config, deferred / 4},
+                                {C::other, deferred - deferred / 2 - deferred / 4}});
+    });
+    int investigated = 0;
+    for (const Step& s : steps) {
+      ASSERT_GE(s.outcome.next.max_smtp_out, start.max_smtp_out) << isp << " at " << s.now;
+      if (!s.outcome.decision) continue;
+      ASSERT_FALSE(is_cut(*s.outcome.decision)) << isp << ": " << describe(*s.outcome.decision);
+      investigated += s.outcome.decision->rule == Rule::investigate;
+    }
+    EXPECT_GT(investigated, 0) << isp;
+  }
+}
+
+TEST(PolicyProperty, ThrottlingCutsDoNotCureGetAtMostTwoCutsPerIncident) {
+  for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+    std::mt19937 rng(seed);
+    const PolicyParams policy = default_policy();
+    const PairState start = initial_state("pool", "gmail", Tier::high, 10, policy);
+    // Incidents of 2 to 12 hours at a throttle rate of 8% to 40% whatever the value (with 10%
+    // jitter), each after 1 to 3 quiet days.
+    struct Incident {
+      int from = 0;
+      int to = 0;
+      double rate = 0;
+    };
+    std::vector<Incident> incidents;
+    for (int at = 0; at < 4032;) {
+      Incident in;
+      in.from = at + std::uniform_int_distribution<int>(288, 864)(rng);
+      in.to = in.from + std::uniform_int_distribution<int>(24, 144)(rng);
+      in.rate = std::uniform_real_distribution<double>(0.08, 0.4)(rng);
+      incidents.push_back(in);
+      at = in.to;
+    }
+    const auto steps = drive(start, policy, 4032, [&](int i, const PairState&) {
+      double rate = 0;
+      for (const Incident& in : incidents) {
+        if (i >= in.from && i < in.to) rate = in.rate;
+      }
+      rate *= std::uniform_real_distribution<double>(0.9, 1.1)(rng);
+      const std::uint64_t attempts = 300;
+      return figures(attempts, {{C::connection, static_cast<std::uint64_t>(rate * attempts)}});
+    });
+    int no_effect = 0;
+    for (const Incident& in : incidents) {
+      // The incident and the hour after it, when its last verdict may fall.
+      int cuts = 0;
+      for (const Step& s : steps) {
+        const int cycle = static_cast<int>((s.now - kNow) / (5 * kMinute)) - 1;
+        if (cycle < in.from || cycle >= in.to + 12 || !s.outcome.decision) continue;
+        ASSERT_FALSE(s.state.phase == Phase::no_effect && is_cut(*s.outcome.decision))
+            << describe(*s.outcome.decision);
+        cuts += is_cut(*s.outcome.decision);
+        no_effect += s.outcome.decision->rule == Rule::no_effect;
+      }
+      EXPECT_LE(cuts, 2) << "seed " << seed << ", incident at cycle " << in.from;
+    }
+    for (const Step& s : steps) ASSERT_GE(s.outcome.next.max_smtp_out, 1);
+    EXPECT_GT(no_effect, 0) << "seed " << seed;
+  }
+}
+
 TEST(PolicyProperty, EveryChangeOfValueOrPhaseIsADecision) {
   for (const Simulation& sim : simulations()) {
     for (const Step& s : sim.steps) {
