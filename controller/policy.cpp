@@ -122,6 +122,11 @@ Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyPa
     next.verify_until = 0;
     next.verify_class = DeferralClass::none;
     next.no_effect_cuts = 0;
+    // Recovery probes still lead it back up once the throttling is over.
+    next.probe_interval = state.verify_class == DeferralClass::connection
+                              ? policy.recovery_connection_seconds
+                              : policy.recovery_slow_seconds;
+    next.probe_from = 0;
     out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
                                  "the cut worked too little but the value is at the floor " +
                                      std::to_string(policy.floor) + ": throttle deferral rate " +
@@ -129,8 +134,12 @@ Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyPa
     return out;
   }
   // Refused connections stand for the share of opened ones the ISP turns away: a value that
-  // much lower is what it accepts now.
-  const int sized = static_cast<int>(std::floor(value * (1.0 - rate)));
+  // much lower is what it accepts now. A cut that showed no effect says nothing of the kind:
+  // the next one is never deeper than an ordinary cut, the last before the no-effect phase.
+  const double ordinary =
+      rate > policy.severe_threshold ? policy.severe_cut_fraction : policy.cut_fraction;
+  const double fraction = no_effect ? std::min(rate, ordinary) : rate;
+  const int sized = static_cast<int>(std::floor(value * (1.0 - fraction)));
   const int new_value = std::max(policy.floor, std::min(value - 1, sized));
   Outcome again =
       cut(state, w, policy, now, Rule::cut, new_value, rate,

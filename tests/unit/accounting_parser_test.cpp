@@ -230,6 +230,49 @@ TEST(AccountingParser, TimeLoggedInIsoFormsOrUnixSeconds) {
   EXPECT_EQ(p.stats.malformed_total(), 0u);
 }
 
+TEST(AccountingParser, RepeatedTimestampsGiveTheSameTimesAsFreshOnes) {
+  std::string data(kHeader);
+  for (const char* t : {"2026-11-27 10:00:00+0000", "2026-11-27 10:00:00+0000",
+                        "2026-11-27 10:00:05+0000", "2026-11-27 10:00:00+0000", "not a time",
+                        "2026-11-27 10:00:00+0000", "1795773600", "1795773600"}) {
+    data += std::string("d,") + t + ",a@x.com,ok,v1,q\n";
+  }
+  const Parsed p = parse(data);
+  ASSERT_EQ(p.records.size(), 7u);
+  const std::vector<UnixSeconds> want = {k20261127_10, k20261127_10, k20261127_10 + 5, k20261127_10,
+                                         k20261127_10, k20261127_10, k20261127_10};
+  for (std::size_t i = 0; i < want.size(); ++i) EXPECT_EQ(p.records[i].time, want[i]) << i;
+  EXPECT_EQ(samples(p.stats), std::vector<std::string>{at(6, "bad_time")});
+}
+
+// Delimiters are found a few 64-byte blocks ahead of the record being read: records of every
+// length and alignment, some quoted and some with Latin-1 bytes, must come out as written.
+TEST(AccountingParser, RecordsAcrossScanBlocksKeepTheirFieldsAndRepairs) {
+  std::string data(kHeader);
+  std::vector<Rec> want;
+  std::uint64_t latin1 = 0;
+  for (std::size_t i = 0; i < 300; ++i) {
+    std::string diag = "450 wait " + std::string(i % 97, 'x');
+    std::string written = diag;
+    if (i % 7 == 3) {
+      written += "\xe9";
+      diag += "\xc3\xa9";
+      ++latin1;
+    }
+    if (i % 5 == 1) {
+      written = "\"" + written + ", \"\"later\"\"\"";
+      diag += ", \"later\"";
+    }
+    const std::string rcpt = "u" + std::to_string(i) + "@x.com";
+    data += "t," + std::string(kTime) + "," + rcpt + "," + written + ",v1,x.com/v1\n";
+    want.push_back(rec(RecordType::deferred, rcpt, diag));
+  }
+  const Parsed p = parse(data);
+  EXPECT_EQ(p.records, want);
+  EXPECT_EQ(p.stats.repaired, latin1);
+  EXPECT_EQ(p.stats.malformed_total(), 0u);
+}
+
 // --- Malformed lines --------------------------------------------------------------------------
 
 TEST(AccountingParser, MalformedLinesAreCountedByReasonWithFileAndLine) {

@@ -1074,9 +1074,14 @@ TEST(PolicyProperty, RandomStatesSingleSteps) {
         ASSERT_EQ(d.rule, Rule::tier_cap) << describe(d);
       }
     }
-    // 30% and 50% cuts (one less for rounding), never deeper; a cut after a verdict is sized by
-    // the share of connections still refused.
-    if (d.rule == Rule::cut && st.phase == Phase::verifying) {
+    // 30% and 50% cuts (one less for rounding), never deeper; a cut after a verdict that it
+    // worked too little is sized by the share of connections still refused.
+    const bool no_effect = d.reason.starts_with("the cut showed no effect");
+    if (d.rule == Rule::cut && st.phase == Phase::verifying && no_effect) {
+      const double fraction = std::min(sig.window.throttle_rate(), 0.5);
+      ASSERT_GE(after, std::max(policy.floor, static_cast<int>(before * (1 - fraction)) - 1))
+          << describe(d);
+    } else if (d.rule == Rule::cut && st.phase == Phase::verifying) {
       ASSERT_GE(after, std::max(policy.floor,
                                 static_cast<int>(before * (1 - sig.window.throttle_rate())) - 1))
           << describe(d);
@@ -1272,6 +1277,15 @@ TEST(PolicyVerdict, NoEffectOnceCutsAgainAndCountsIt) {
   EXPECT_EQ(out.next.verify_until, kNow + 30 * kMinute);
 }
 
+TEST(PolicyVerdict, AfterNoEffectTheNextCutIsNeverDeeperThanAnOrdinaryOne) {
+  // 68% still refused after a cut from 8: not a sign of what the ISP accepts; 50% at most.
+  const Outcome out =
+      decide(after_cut(5, 0.70), in_window(per_mille(C::connection, 680)), default_policy(), kNow);
+  ASSERT_TRUE(out.decision);
+  EXPECT_EQ(out.decision->rule, Rule::cut);
+  EXPECT_EQ(out.next.max_smtp_out, 2);  // floor(5 x 0.5), not floor(5 x 0.32)
+}
+
 TEST(PolicyVerdict, NoEffectTwiceInARowStopsCuttingWithAWarning) {
   const PairState state = after_cut(6, 0.18, C::connection, 1);
   // The rate even rose: no effect.
@@ -1331,6 +1345,8 @@ TEST(PolicyVerdict, WorkedTooLittleAtTheFloorSettles) {
       decide(state, in_window(per_mille(C::connection, 200)), default_policy(), kNow);
   expect_settled(state, out);
   EXPECT_THAT(out.decision->reason, HasSubstr("at the floor 1"));
+  // Recovery probes lead it back up once the throttling is over.
+  EXPECT_EQ(out.next.probe_interval, 6 * kHour);
 }
 
 TEST(PolicyVerdict, AThinWindowDoesNotDelayTheVerdict) {
