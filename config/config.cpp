@@ -301,60 +301,64 @@ class Reader : public detail::TomlReader {
                              " '" + high_key + "' (" + text(high) + "), not " + text(low));
   }
 
-  void read_caps(const toml::node& node, const Scope& scope, PolicyTable& policy) const {
-    const Scope caps_scope = scope.nested("caps");
-    const toml::table* caps = node.as_table();
-    if (caps == nullptr) {
-      fail(&node, scope.key("caps") + " must be a table of ISPs, not " + rendered(node));
+  // A table keyed by ISP name ([policy.caps], [policy.warmup_rates]): `read` gets each ISP's
+  // value and its scope.
+  template <class Read>
+  void for_each_isp(const toml::node& node, const Scope& scope, const char* name, Read read) const {
+    const Scope isps_scope = scope.nested(name);
+    const toml::table* isps = node.as_table();
+    if (isps == nullptr) {
+      fail(&node, scope.key(name) + " must be a table of ISPs, not " + rendered(node));
     }
-    for (const auto& [key, value] : *caps) {
+    for (const auto& [key, value] : *isps) {
       const std::string isp(key.str());
       if (!is_valid_name(isp)) {
-        fail(&value, caps_scope.prefix + caps_scope.table + " ISP name '" + shown(isp) +
+        fail(&value, isps_scope.prefix + isps_scope.table + " ISP name '" + shown(isp) +
                          "' is not [A-Za-z0-9._-]+");
       }
-      const toml::table* tiers = value.as_table();
-      if (tiers == nullptr) {
-        fail(&value, caps_scope.key(isp) + " must be a table of tiers, not " + rendered(value));
-      }
-      const Scope isp_scope = caps_scope.nested(isp);
-      only_keys(*tiers, detail::kTierNames, isp_scope.table, isp_scope.prefix);
-      IspCaps& out = policy.caps[isp];
-      out.high = cap_range(*tiers, "high", isp_scope);
-      out.medium = cap_range(*tiers, "medium", isp_scope);
-      out.low = cap_range(*tiers, "low", isp_scope);
-      out.warming = cap_range(*tiers, "warming", isp_scope);
+      read(isp, value, isps_scope);
     }
   }
 
+  void read_caps(const toml::node& node, const Scope& scope, PolicyTable& policy) const {
+    for_each_isp(
+        node, scope, "caps",
+        [&](const std::string& isp, const toml::node& value, const Scope& caps_scope) {
+          const toml::table* tiers = value.as_table();
+          if (tiers == nullptr) {
+            fail(&value, caps_scope.key(isp) + " must be a table of tiers, not " + rendered(value));
+          }
+          const Scope isp_scope = caps_scope.nested(isp);
+          only_keys(*tiers, detail::kTierNames, isp_scope.table, isp_scope.prefix);
+          IspCaps& out = policy.caps[isp];
+          out.high = cap_range(*tiers, "high", isp_scope);
+          out.medium = cap_range(*tiers, "medium", isp_scope);
+          out.low = cap_range(*tiers, "low", isp_scope);
+          out.warming = cap_range(*tiers, "warming", isp_scope);
+        });
+  }
+
   void read_warmup_rates(const toml::node& node, const Scope& scope, PolicyTable& policy) const {
-    const Scope rates_scope = scope.nested("warmup_rates");
-    const toml::table* rates = node.as_table();
-    if (rates == nullptr) {
-      fail(&node, scope.key("warmup_rates") + " must be a table of ISPs, not " + rendered(node));
-    }
-    for (const auto& [key, value] : *rates) {
-      const std::string isp(key.str());
-      if (!is_valid_name(isp)) {
-        fail(&value, rates_scope.prefix + rates_scope.table + " ISP name '" + shown(isp) +
-                         "' is not [A-Za-z0-9._-]+");
-      }
-      const toml::array* stages = value.as_array();
-      bool valid = stages != nullptr && !stages->empty() && stages->size() <= kMaxWarmupStages;
-      std::vector<std::int64_t> out;
-      for (std::size_t i = 0; valid && i < stages->size(); ++i) {
-        const auto* rate = (*stages)[i].as_integer();
-        valid = rate != nullptr && rate->get() >= 1 && rate->get() <= kMaxWarmupRate &&
-                (out.empty() || rate->get() > out.back());
-        if (valid) out.push_back(rate->get());
-      }
-      if (!valid) {
-        fail(&value, rates_scope.key(isp) + " must be 1 to " + std::to_string(kMaxWarmupStages) +
-                         " rising integers from 1 to " + std::to_string(kMaxWarmupRate) +
-                         " (messages per hour by stage), not " + rendered(value));
-      }
-      policy.warmup_rates[isp] = std::move(out);
-    }
+    for_each_isp(
+        node, scope, "warmup_rates",
+        [&](const std::string& isp, const toml::node& value, const Scope& rates_scope) {
+          const toml::array* stages = value.as_array();
+          bool valid = stages != nullptr && !stages->empty() && stages->size() <= kMaxWarmupStages;
+          std::vector<std::int64_t> out;
+          for (std::size_t i = 0; valid && i < stages->size(); ++i) {
+            const auto* rate = (*stages)[i].as_integer();
+            valid = rate != nullptr && rate->get() >= 1 && rate->get() <= kMaxWarmupRate &&
+                    (out.empty() || rate->get() > out.back());
+            if (valid) out.push_back(rate->get());
+          }
+          if (!valid) {
+            fail(&value, rates_scope.key(isp) + " must be 1 to " +
+                             std::to_string(kMaxWarmupStages) + " rising integers from 1 to " +
+                             std::to_string(kMaxWarmupRate) +
+                             " (messages per hour by stage), not " + rendered(value));
+          }
+          policy.warmup_rates[isp] = std::move(out);
+        });
   }
 
   std::optional<CapRange> cap_range(const toml::table& t, const char* key,

@@ -42,12 +42,17 @@ std::optional<int> directive(const std::string& fragment, const std::string& nam
   return std::atoi(fragment.c_str() + at + name.size() + 2);
 }
 
-TEST(WarmupE2E, AWarmingPoolClimbsItsStagesToTheCapWithoutAnOverrun) {
-  Sandbox box;
+// The sandbox's pool in tier warming, with an empty log.
+void make_warming(const Sandbox& box) {
   std::string config = slurp(box.config());
   config.replace(config.find("tier = \"high\""), 13, "tier = \"warming\"");
   write_file(box.config(), config);
   write_file(box.log(), kHeader);
+}
+
+TEST(WarmupE2E, AWarmingPoolClimbsItsStagesToTheCapWithoutAnOverrun) {
+  Sandbox box;
+  make_warming(box);
 
   const Time start = kNow;
   std::vector<int> rates;  // max-msg-rate per hour, as each stage was written
@@ -99,10 +104,7 @@ TEST(WarmupE2E, AWarmingPoolClimbsItsStagesToTheCapWithoutAnOverrun) {
 
 TEST(WarmupE2E, ThrottleSignalsStepTheScheduleBack) {
   Sandbox box;
-  std::string config = slurp(box.config());
-  config.replace(config.find("tier = \"high\""), 13, "tier = \"warming\"");
-  write_file(box.config(), config);
-  write_file(box.log(), kHeader);
+  make_warming(box);
 
   // Two clean weeks: stage 3 (200/h).
   const Time start = kNow;
