@@ -493,4 +493,31 @@ TEST(LoopE2E, RunCyclesAndExitsZeroOnSigterm) {
   EXPECT_TRUE(contains(slurp(box.scratch() / "run.err"), "stopping on signal"));
 }
 
+// The clock going back by hours (a replay, a bad NTP step): the cycle runs, counts each record
+// once, and changes nothing on a window that ends before the last change.
+TEST(LoopE2E, AClockGoingBackChangesNothingAndCountsNothingTwice) {
+  Sandbox box;
+  write_file(box.log(), kHeader + traffic(kNow - kHour, kNow, 600, 60));
+  ASSERT_EQ(box.sluice(kNow, {"once"}).exit_code, 0);
+  const std::string cut = slurp(box.fragment());
+  ASSERT_TRUE(contains(cut, "\nmax-smtp-out 4\n")) << cut;
+  const Totals first = bucket_totals(box.database());
+  ASSERT_EQ(first.delivered + first.deferred, 600) << first;
+
+  // Three hours back, with heavy throttling logged "then": no decision on it.
+  const Time back = kNow - 3 * kHour;
+  append_file(box.log(), traffic(back - kHour, back, 600, 300, 600));
+  const ProcessResult once = box.sluice(back, {"once"});
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_EQ(slurp(box.fragment()), cut);
+  EXPECT_EQ(box.calls().size(), 2u) << "only the first cycle's test config and reload";
+  const Totals after = bucket_totals(box.database());
+  EXPECT_EQ(after.delivered + after.deferred, 1200) << after;
+
+  // Back at the right time: nothing read twice, nothing decided on the old records.
+  ASSERT_EQ(box.sluice(kNow + 5 * kMinute, {"once"}).exit_code, 0);
+  EXPECT_EQ(bucket_totals(box.database()), after);
+  EXPECT_EQ(box.decisions(kNow + 5 * kMinute).size(), 1u);
+}
+
 }  // namespace
