@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -203,39 +204,44 @@ Expected<UnixSeconds> parse_interval(const std::string& text) {
   return Error{"--interval: '" + text + "' is not a duration such as 60s or 5m"};
 }
 
+// Where a warming pair is in its schedule: stage of stages (1-based), and when the next is due.
+struct WarmupView {
+  int stage = 0;
+  int stages = 0;
+  std::optional<UnixSeconds> next_stage_at;
+};
+
+std::optional<WarmupView> warmup_view(const PairState& state, const PolicyParams& policy) {
+  if (state.tier != Tier::warming) return std::nullopt;
+  const int stages = static_cast<int>(warmup_rates_for(policy, state.isp).size());
+  return WarmupView{std::min(state.warmup_stage + 1, stages), stages,
+                    next_warmup_stage_at(state, policy)};
+}
+
 // The fragment's settings beside max-smtp-out, and where a warming pair is in its schedule.
 Json settings_json(const PairState& state, const PolicyParams& policy) {
   const int rate = warmup_rate(state, policy);
   const int retry = retry_after_minutes(state, policy);
   Json warmup;
-  if (state.tier == Tier::warming) {
-    const int stages = static_cast<int>(warmup_rates_for(policy, state.isp).size());
-    Json next_stage;
-    if (state.warmup_stage_at != 0 && state.warmup_stage < stages) {
-      next_stage = format_time(std::max(state.warmup_stage_at, state.last_throttle_at) +
-                               policy.warmup_stage_seconds);
-    }
-    warmup = {{"stage", std::min(state.warmup_stage + 1, stages)},
-              {"stages", stages},
-              {"next_stage_at", next_stage}};
+  if (const std::optional<WarmupView> w = warmup_view(state, policy)) {
+    warmup = {{"stage", w->stage},
+              {"stages", w->stages},
+              {"next_stage_at", w->next_stage_at ? Json(format_time(*w->next_stage_at)) : Json()}};
   }
   return {{"max_msg_rate_per_hour", rate > 0 ? Json(rate) : Json()},
           {"retry_after_minutes", retry > 0 ? Json(retry) : Json()},
           {"warmup", warmup}};
 }
 
-// "max-msg-rate 50/h, retry-after 30m; warm-up stage 1 of 5, the next after a clean week, not
-// before 2026-12-04T10:00:00Z".
+// "max-msg-rate 50/h, retry-after 30m; warm-up stage 1 of 5, the next after a clean stage
+// period, not before 2026-12-04T10:00:00Z".
 std::string settings_text(const PairState& state, const PolicyParams& policy) {
   std::string out = fragment_settings_text(state, policy);
-  const Json settings = settings_json(state, policy);
-  const Json& warmup = settings["warmup"];
-  if (warmup.is_null()) return out;
-  out += "; warm-up stage " + std::to_string(warmup["stage"].get<int>()) + " of " +
-         std::to_string(warmup["stages"].get<int>());
-  if (warmup["next_stage_at"].is_string()) {
-    out += ", the next after a clean stage period, not before " +
-           warmup["next_stage_at"].get<std::string>();
+  const std::optional<WarmupView> w = warmup_view(state, policy);
+  if (!w) return out;
+  out += "; warm-up stage " + std::to_string(w->stage) + " of " + std::to_string(w->stages);
+  if (w->next_stage_at) {
+    out += ", the next after a clean stage period, not before " + format_time(*w->next_stage_at);
   }
   return out;
 }
@@ -496,17 +502,14 @@ int run_explain(const GlobalOptions& global, const std::string& pool, const std:
   const Overrides& overrides = shown.overrides;
   Expected<std::map<PairKey, Tier>> reputation = known_reputation(setup->config, **store);
   if (!reputation) return fail(reputation.error().message);
-  PairState state = initial_state(pool, isp, pair->tier, std::nullopt, pair->policy);
-  bool seen = false;
-  for (const PairState& s : *states) {
-    if (s.pool == pool && s.isp == isp) {
-      state = s;
-      seen = true;
-    }
-  }
-  const TierChoice choice = choose_tier(*pair, overrides, *reputation, seen && state.warmed_up);
+  const auto stored = std::find_if(states->begin(), states->end(), [&](const PairState& s) {
+    return s.pool == pool && s.isp == isp;
+  });
+  const bool seen = stored != states->end();
+  const TierChoice choice = choose_tier(*pair, overrides, *reputation, seen && stored->warmed_up);
   const Tier tier = choice.tier;
-  if (!seen) state = initial_state(pool, isp, tier, std::nullopt, pair->policy);
+  const PairState state =
+      seen ? *stored : initial_state(pool, isp, tier, std::nullopt, pair->policy);
   const PolicyParams& policy = pair->policy;
   const TierRange range = range_for(policy, isp, tier);
   PairState shown_state = state;

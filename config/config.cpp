@@ -259,23 +259,6 @@ class Reader : public detail::TomlReader {
     return p;
   }
 
-  // A number from `low` to `high`; an integer is taken for a float, as in fraction().
-  std::optional<double> number(const toml::table& t, const char* key, const Scope& scope,
-                               double low, double high) const {
-    const toml::node* node = t.get(key);
-    if (node == nullptr) return std::nullopt;
-    std::optional<double> value;
-    if (const auto* v = node->as_floating_point()) value = v->get();
-    if (const auto* v = node->as_integer()) value = static_cast<double>(v->get());
-    // Written so that NaN fails.
-    if (!value || !(*value >= low && *value <= high)) {
-      std::ostringstream range;
-      range << "from " << low << " to " << high;
-      fail(node, scope.key(key) + " must be a number " + range.str() + ", not " + rendered(*node));
-    }
-    return value;
-  }
-
   // Checks low < high (low <= high when `equal_allowed`) once this table is applied, and blames
   // the key this table sets: the high one when it sets both. When it sets neither, the pair is
   // the base's, already checked.

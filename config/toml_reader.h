@@ -119,13 +119,33 @@ class TomlReader {
 
   // A rate or a fraction: above 0 and below 1, or at most 1 when `one_allowed`. An integer is
   // taken for a float, as TOML's 1 for 1.0.
+  // A float, or an integer taken for one; nullopt for any other type.
+  static std::optional<double> numeric(const toml::node& node) {
+    if (const auto* v = node.as_floating_point()) return v->get();
+    if (const auto* v = node.as_integer()) return static_cast<double>(v->get());
+    return std::nullopt;
+  }
+
+  // A number from `low` to `high`.
+  std::optional<double> number(const toml::table& t, const char* key, const Scope& scope,
+                               double low, double high) const {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return std::nullopt;
+    const std::optional<double> value = numeric(*node);
+    // Written so that NaN fails.
+    if (!value || !(*value >= low && *value <= high)) {
+      std::ostringstream range;
+      range << "from " << low << " to " << high;
+      fail(node, scope.key(key) + " must be a number " + range.str() + ", not " + rendered(*node));
+    }
+    return value;
+  }
+
   std::optional<double> fraction(const toml::table& t, const char* key, const Scope& scope,
                                  bool one_allowed = false) const {
     const toml::node* node = t.get(key);
     if (node == nullptr) return std::nullopt;
-    std::optional<double> value;
-    if (const auto* v = node->as_floating_point()) value = v->get();
-    if (const auto* v = node->as_integer()) value = static_cast<double>(v->get());
+    const std::optional<double> value = numeric(*node);
     // Written so that NaN fails.
     if (!value || !(*value > 0 && (*value < 1 || (one_allowed && *value == 1)))) {
       fail(node, scope.key(key) + " must be a number " +

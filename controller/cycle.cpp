@@ -48,10 +48,7 @@ std::string inherit_fragment(const FragmentKey& key, UnixSeconds now) {
 void note_tier_settings(const PairState& stored, Outcome& outcome, const PolicyParams& policy,
                         const SignalFigures& window, UnixSeconds now) {
   const PairState& next = outcome.next;
-  if (warmup_rate(stored, policy) == warmup_rate(next, policy) &&
-      retry_after_minutes(stored, policy) == retry_after_minutes(next, policy)) {
-    return;
-  }
+  if (same_fragment_settings(stored, next, policy)) return;
   if (!outcome.decision) {
     PairState was = next;
     was.tier = stored.tier;
@@ -97,7 +94,10 @@ Controller::Controller(AccountingSource& source, StateStore& store, FragmentStor
       catalog_(std::move(catalog)),
       pool_map_(std::move(pool_map)),
       pairs_(std::move(pairs)),
-      settings_(settings) {}
+      settings_(settings) {
+  for (const auto& [vmta, pool] : *pool_map_) vmtas_by_pool_[pool].push_back(vmta);
+  for (auto& [pool, vmtas] : vmtas_by_pool_) std::sort(vmtas.begin(), vmtas.end());
+}
 
 Controller::PmtaResult Controller::test_and_reload() {
   const CommandResult test =
@@ -670,10 +670,6 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     plans.push_back(std::move(plan));
   }
 
-  std::map<std::string, std::vector<std::string>> vmtas_by_pool;
-  for (const auto& [vmta, pool] : *pool_map_) vmtas_by_pool[pool].push_back(vmta);
-  for (auto& [pool, vmtas] : vmtas_by_pool) std::sort(vmtas.begin(), vmtas.end());
-
   // The guard rails, between the decisions and the fragments.
   Expected<Guards> guards = guards_for(plans, now);
   if (!guards) return guards.error();
@@ -720,8 +716,8 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     // The operator's config includes each configured VMTA's fragment (sluice init prints the
     // lines), and PowerMTA refuses an include of a missing file: they come with the pool's.
     if (!first_fragment) continue;
-    const auto found = vmtas_by_pool.find(plan.pair->pool);
-    if (found == vmtas_by_pool.end()) continue;
+    const auto found = vmtas_by_pool_.find(plan.pair->pool);
+    if (found == vmtas_by_pool_.end()) continue;
     for (const std::string& vmta : found->second) {
       const FragmentKey key{plan.pair->pool, plan.pair->isp, vmta};
       Expected<std::optional<std::string>> existing = fragments_.read(key);

@@ -148,6 +148,8 @@ class Controller {
   const Clock& clock_;
   std::shared_ptr<const IspCatalog> catalog_;
   std::shared_ptr<const PoolMap> pool_map_;
+  // The configured VMTAs of each pool, sorted: their files come with the pool's first fragment.
+  std::map<std::string, std::vector<std::string>> vmtas_by_pool_;
   std::vector<ManagedPair> pairs_;
   LoopSettings settings_;
   ReputationSource* reputation_ = nullptr;

@@ -51,6 +51,33 @@ std::string describe(const SignalFigures& f, std::uint64_t part) {
   return out + ")";
 }
 
+// The clean time before the first recovery probe: soon after connection trouble, a day after
+// reputation or rate trouble (the ISPs' data moves daily).
+UnixSeconds recovery_wait(DeferralClass incident, const PolicyParams& policy) {
+  return incident == DeferralClass::connection ? policy.recovery_connection_seconds
+                                               : policy.recovery_slow_seconds;
+}
+
+// Enough evidence to act on a window: attempts, or refused connections (which make few).
+bool enough_sample(const SignalFigures& w, const PolicyParams& policy) {
+  return w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
+}
+
+// Persistence, when asked for: one stray 421 does nothing.
+bool persistent(const PairSignals& signals, const PolicyParams& policy) {
+  return policy.trigger_events <= 1 || signals.recent_throttle >= policy.trigger_events;
+}
+
+// The weekly rule's step: raise_fraction of the value, within the configured steps.
+int raise_step(int value, const PolicyParams& policy) {
+  return std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
+                    policy.raise_min_step, policy.raise_max_step);
+}
+
+bool quiet_since_change(const PairState& state, const PolicyParams& policy, UnixSeconds now) {
+  return state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
+}
+
 // A cut from `value` to `new_value` against `trigger` signals at `rate`, verified in its window.
 Outcome cut(const PairState& state, const SignalFigures& w, const PolicyParams& policy,
             UnixSeconds now, Rule rule, int new_value, double rate, std::string why) {
@@ -90,11 +117,8 @@ Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyPa
     next.verify_until = 0;
     next.verify_class = DeferralClass::none;
     next.no_effect_cuts = 0;
-    // Back towards the safe level by probes: soon after connection trouble, a day after
-    // reputation or rate trouble (the ISPs' data moves daily).
-    next.probe_interval = state.verify_class == DeferralClass::connection
-                              ? policy.recovery_connection_seconds
-                              : policy.recovery_slow_seconds;
+    // Back towards the safe level by probes.
+    next.probe_interval = recovery_wait(state.verify_class, policy);
     next.probe_from = 0;
     out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
                                  "the cut worked: throttle deferral rate " +
@@ -123,9 +147,7 @@ Outcome judge_cut(const PairState& state, const SignalFigures& w, const PolicyPa
     next.verify_class = DeferralClass::none;
     next.no_effect_cuts = 0;
     // Recovery probes still lead it back up once the throttling is over.
-    next.probe_interval = state.verify_class == DeferralClass::connection
-                              ? policy.recovery_connection_seconds
-                              : policy.recovery_slow_seconds;
+    next.probe_interval = recovery_wait(state.verify_class, policy);
     next.probe_from = 0;
     out.decision = make_decision(state, now, Rule::settle, value, Phase::steady, w,
                                  "the cut worked too little but the value is at the floor " +
@@ -206,10 +228,7 @@ std::optional<Outcome> act_on_window(const PairState& state, const PairSignals& 
                           std::to_string(next.probe_interval / 3600) + " clean hours");
     return out;
   }
-  // Persistence, when asked for: one stray 421 does nothing.
-  const bool persistent =
-      policy.trigger_events <= 1 || signals.recent_throttle >= policy.trigger_events;
-  if (throttle_rate > policy.cut_threshold && w.throttle > 0 && persistent) {
+  if (throttle_rate > policy.cut_threshold && w.throttle > 0 && persistent(signals, policy)) {
     if (value <= policy.floor) return out;  // nothing left to cut; the signals stay recorded
     // A few IPs' trouble: their VMTAs get the remedy (in the cycle), the pool keeps its value.
     if (signals.diagnosis.concentrated) return out;
@@ -422,13 +441,11 @@ std::optional<Outcome> warmup_step_up(const PairState& state, const PairSignals&
                                       const PolicyParams& policy, UnixSeconds now) {
   const std::vector<int>& rates = warmup_rates_for(policy, state.isp);
   const int stages = static_cast<int>(rates.size());
-  if (state.tier != Tier::warming || state.warmup_stage >= stages || state.warmup_stage_at == 0 ||
-      state.phase != Phase::steady) {
-    return std::nullopt;
-  }
+  const std::optional<UnixSeconds> due = next_warmup_stage_at(state, policy);
+  if (!due || state.phase != Phase::steady) return std::nullopt;
   const UnixSeconds clean_since = std::max(state.warmup_stage_at, state.last_throttle_at);
-  if (now - clean_since < policy.warmup_stage_seconds || signals.window.throttle > 0 ||
-      signals.week.throttle > 0 || signals.busy_days < policy.raise_min_busy_days ||
+  if (now < *due || signals.window.throttle > 0 || signals.week.throttle > 0 ||
+      signals.busy_days < policy.raise_min_busy_days ||
       signals.window.other_rate() > policy.investigate_threshold) {
     return std::nullopt;
   }
@@ -450,12 +467,8 @@ std::optional<Outcome> warmup_step_up(const PairState& state, const PairSignals&
   // A warming pool's concurrency grows with its stages, by the weekly rule's step.
   const int value = state.max_smtp_out;
   const int cap = range_for(policy, next.isp, next.tier).cap;
-  const bool quiet =
-      state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
-  if (value < cap && state.probe_interval == 0 && quiet) {
-    const int step = std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
-                                policy.raise_min_step, policy.raise_max_step);
-    next.max_smtp_out = std::min(cap, value + step);
+  if (value < cap && state.probe_interval == 0 && quiet_since_change(state, policy, now)) {
+    next.max_smtp_out = std::min(cap, value + raise_step(value, policy));
     next.last_change_at = now;
     next.last_raise_at = now;
     next.last_safe = std::max(state.last_safe, value);
@@ -481,10 +494,8 @@ void warmup_step_back(const PairState& state, const PairSignals& signals,
       !out.decision && state.phase == Phase::steady && state.max_smtp_out <= policy.floor &&
       (state.last_failure_at == 0 ||
        now - state.last_failure_at >= policy.retry_failed_change_seconds) &&
-      w.throttle > 0 && w.throttle_rate() > policy.cut_threshold &&
-      (w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events) &&
-      (policy.trigger_events <= 1 || signals.recent_throttle >= policy.trigger_events) &&
-      !signals.diagnosis.concentrated;
+      w.throttle > 0 && w.throttle_rate() > policy.cut_threshold && enough_sample(w, policy) &&
+      persistent(signals, policy) && !signals.diagnosis.concentrated;
   if (!cut && !at_floor_throttled) return;
   const bool recently =
       state.warmup_stage_at != 0 && now - state.warmup_stage_at < policy.window_seconds;
@@ -546,7 +557,7 @@ Outcome decide_rules(const PairState& state, const PairSignals& signals, const P
 
   // No action on a thin window, raises included (refused connections make few attempts, so
   // enough of them count on their own). A verdict on a change is never delayed by it.
-  const bool enough = w.attempts >= policy.min_attempts || w.throttle_tq >= policy.min_tq_events;
+  const bool enough = enough_sample(w, policy);
   const bool verdict_due = state.phase == Phase::verifying || state.phase == Phase::no_effect;
   if (!enough && !verdict_due) return out;
   if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
@@ -576,18 +587,12 @@ Outcome decide_rules(const PairState& state, const PairSignals& signals, const P
 
   // Raise while stable, slowly, within the cap.
   const SignalFigures& week = signals.week;
-  const bool quiet_since_change =
-      state.last_change_at == 0 || now - state.last_change_at >= policy.raise_quiet_seconds;
   // A warming pool grows with its warm-up stages instead.
-  const bool warming =
-      state.tier == Tier::warming &&
-      state.warmup_stage < static_cast<int>(warmup_rates_for(policy, state.isp).size());
-  if (!warming && value < range.cap && quiet_since_change && week.throttle == 0 &&
-      week.deferral_rate() < policy.raise_max_deferral_rate &&
+  const bool warming = warmup_rate(state, policy) > 0;
+  if (!warming && value < range.cap && quiet_since_change(state, policy, now) &&
+      week.throttle == 0 && week.deferral_rate() < policy.raise_max_deferral_rate &&
       signals.busy_days >= policy.raise_min_busy_days) {
-    const int step = std::clamp(static_cast<int>(std::floor(value * policy.raise_fraction)),
-                                policy.raise_min_step, policy.raise_max_step);
-    const int new_value = std::min(range.cap, value + step);
+    const int new_value = std::min(range.cap, value + raise_step(value, policy));
     next.max_smtp_out = new_value;
     next.last_change_at = now;
     next.last_raise_at = now;
@@ -607,12 +612,21 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
                UnixSeconds now) {
   Outcome out = decide_rules(state, signals, policy, now);
   warmup_step_back(state, signals, policy, now, out);
-  if (out.decision &&
-      (warmup_rate(state, policy) != warmup_rate(out.next, policy) ||
-       retry_after_minutes(state, policy) != retry_after_minutes(out.next, policy))) {
+  if (out.decision && !same_fragment_settings(state, out.next, policy)) {
     out.decision->settings_change = true;
   }
   return out;
+}
+
+bool same_fragment_settings(const PairState& a, const PairState& b, const PolicyParams& policy) {
+  return warmup_rate(a, policy) == warmup_rate(b, policy) &&
+         retry_after_minutes(a, policy) == retry_after_minutes(b, policy);
+}
+
+std::optional<UnixSeconds> next_warmup_stage_at(const PairState& state,
+                                                const PolicyParams& policy) {
+  if (warmup_rate(state, policy) == 0 || state.warmup_stage_at == 0) return std::nullopt;
+  return std::max(state.warmup_stage_at, state.last_throttle_at) + policy.warmup_stage_seconds;
 }
 
 const std::vector<int>& warmup_rates_for(const PolicyParams& policy, std::string_view isp) {

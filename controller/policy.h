@@ -230,6 +230,11 @@ Outcome decide(const PairState& state, const PairSignals& signals, const PolicyP
 int warmup_rate(const PairState& state, const PolicyParams& policy);
 int retry_after_minutes(const PairState& state, const PolicyParams& policy);
 const std::vector<int>& warmup_rates_for(const PolicyParams& policy, std::string_view isp);
+// Whether two states' fragments set the same max-msg-rate and retry-after.
+bool same_fragment_settings(const PairState& a, const PairState& b, const PolicyParams& policy);
+// When a warming pair's next stage is due: a clean stage period after the later of its stage's
+// start and its last throttle signal (nullopt: not warming, not started, or past the last stage).
+std::optional<UnixSeconds> next_warmup_stage_at(const PairState& state, const PolicyParams& policy);
 
 // A pair seen for the first time: the operator's current value if a fragment holds one,
 // else the tier's starting value (a value above the cap is lowered by decide()). A warming
