@@ -18,6 +18,8 @@
 #include <exception>
 #include <system_error>
 
+#include "controller/fault_point.h"
+
 namespace sluice::adapters {
 
 namespace {
@@ -135,7 +137,9 @@ CommandResult ProcessRunner::run(const std::vector<std::string>& argv,
     return result;
   }
   try {
-    return run_child(argv, timeout);
+    result = run_child(argv, timeout);
+    fault_point("after-command");
+    return result;
   } catch (const std::exception& e) {
     result.error = argv.front() + ": " + e.what();
     return result;

@@ -160,6 +160,7 @@ Status FragmentFiles::write(const FragmentKey& key, const std::optional<std::str
   const std::string& file = checked.value();
   const std::vector<std::string> dirs = directories(key);
   if (!content) {
+    remove_abandoned_temporaries(file);
     if (::unlink(file.c_str()) != 0) {
       if (errno == ENOENT) return ok_status();
       return Error{describe(file, "cannot remove")};

@@ -97,12 +97,19 @@ void wire_reputation(const Setup& setup, CommandRunner& runner,
   controller.set_reputation(&*command, table->interval_minutes * 60);
 }
 
-void log_reputation(const CycleReport& report) {
+// What a cycle met and went on despite: the same lines from `once` and `run`.
+void log_cycle_warnings(const CycleReport& report) {
+  if (!report.interrupted.empty()) spdlog::warn("{}", report.interrupted);
   for (const std::string& w : report.reputation_warnings) spdlog::warn("{}", w);
   if (!report.reputation_error.empty()) {
     spdlog::warn("reputation command failed, the last known tiers stay in force: {}",
                  report.reputation_error);
   }
+  if (!report.override_error.empty()) {
+    spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
+                 report.override_error);
+  }
+  for (const std::string& h : report.held) spdlog::warn("{}", h);
 }
 
 // The tiers of the reputation command's last good answer, as the next cycle uses them: none
@@ -143,14 +150,8 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
   wire_reputation(*setup, runner, reputation, controller);
   Expected<CycleReport> report = controller.run_cycle(mode);
   if (!report) return fail(report.error().message);
-  log_reputation(*report);
-
   for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
-  if (!report->override_error.empty()) {
-    spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
-                 report->override_error);
-  }
-  for (const std::string& h : report->held) spdlog::warn("{}", h);
+  log_cycle_warnings(*report);
   if (global.json) {
     Json out;
     out["now"] = format_time(report->now);
@@ -161,6 +162,7 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
     out["override_error"] = report->override_error;
     out["reputation_error"] = report->reputation_error;
     out["held"] = report->held;
+    out["interrupted"] = report->interrupted;
     Json decisions = Json::array();
     for (const Decision& d : report->decisions) decisions.push_back(decision_json(d));
     out["decisions"] = decisions;
@@ -302,12 +304,7 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     if (!report) {
       spdlog::error("cycle failed: {}", report.error().message);
     } else {
-      log_reputation(*report);
-      if (!report->override_error.empty()) {
-        spdlog::warn("override file rejected, the last valid overrides stay in force: {}",
-                     report->override_error);
-      }
-      for (const std::string& h : report->held) spdlog::warn("{}", h);
+      log_cycle_warnings(*report);
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);
       spdlog::info("cycle at {}: {} records, {} decisions{}", format_time(report->now),

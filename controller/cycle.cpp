@@ -142,6 +142,24 @@ Controller::PmtaResult Controller::apply_changes(const std::vector<FragmentChang
   return result;
 }
 
+Status Controller::put_back_interrupted(const PendingApply& pending, CycleReport& report) {
+  const std::string which = std::to_string(pending.fragments.size()) +
+                            " fragment(s) of the cycle of " + format_time(pending.at) +
+                            ", which stopped before its commit";
+  for (const PendingFragment& f : pending.fragments) {
+    if (Status s = fragments_.write(f.key, f.before); !s) {
+      return Error{"cannot put back " + which + ": " + s.error().message};
+    }
+  }
+  const PmtaResult pmta = test_and_reload();
+  if (!pmta.ok) {
+    return Error{"put back " + which + ", but " + pmta.outcome + "; the next cycle tries again"};
+  }
+  if (Status s = store_.end_pending_apply(); !s) return s;
+  report.interrupted = "put back " + which + ", and reloaded pmta";
+  return ok_status();
+}
+
 struct Controller::PairPlan {
   const ManagedPair* pair = nullptr;
   std::optional<PairState> stored;
@@ -578,6 +596,16 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
   report.now = clock_.now();
   const UnixSeconds now = report.now;
   ManualCommit manual;
+  Expected<std::optional<PendingApply>> pending = store_.pending_apply();
+  if (!pending) return pending.error();
+  if (*pending && mode == CycleMode::apply) {
+    if (Status s = put_back_interrupted(**pending, report); !s) return s.error();
+  } else if (*pending) {
+    report.interrupted = std::to_string((*pending)->fragments.size()) +
+                         " fragment(s) of the cycle of " + format_time((*pending)->at) +
+                         " may be on disk without being in the state: the next cycle that "
+                         "applies changes puts them back";
+  }
   Expected<Overrides> in_force = current_overrides(report, manual.override_text);
   if (!in_force) return in_force.error();
   report.overrides = std::move(*in_force);
@@ -756,7 +784,15 @@ Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode)
     for (const Decision& d : report.decisions) records.push_back({d, false, "dry run"});
   } else {
     PmtaResult pmta{true, false, false, "no change"};
-    if (!report.changes.empty()) pmta = apply_changes(report.changes);
+    if (!report.changes.empty()) {
+      PendingApply intent{now, {}};
+      for (const FragmentChange& c : report.changes) {
+        intent.fragments.push_back({key_of(c.decision), c.before, c.after});
+      }
+      if (Status s = store_.begin_apply(intent); !s) return s.error();
+      manual.clear_pending_apply = true;
+      pmta = apply_changes(report.changes);
+    }
     report.reloaded = pmta.reloaded;
     report.pmta_failed = !pmta.ok;
     report.pmta_outcome = pmta.outcome;

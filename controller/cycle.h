@@ -59,6 +59,8 @@ struct CycleReport {
   // Changes the guard rails held back, one line each: not written, not recorded, and decided
   // again next cycle.
   std::vector<std::string> held;
+  // A cycle stopped between writing fragments and its commit: what this one did about it.
+  std::string interrupted;
   bool reloaded = false;
   bool pmta_failed = false;  // a change was refused; the previous fragments are back
   std::string pmta_outcome;
@@ -115,6 +117,9 @@ class Controller {
 
   PmtaResult apply_changes(const std::vector<FragmentChange>& changes);
   PmtaResult test_and_reload();
+  // A cycle that died between its first fragment write and its commit: its fragments go back to
+  // what the state knows, and pmta reloads them. An error leaves the record for the next cycle.
+  Status put_back_interrupted(const PendingApply& pending, CycleReport& report);
   // The overrides of this cycle: the file's, else the last valid ones. Sets `text` when the
   // file was valid (to be remembered), and the report's error when it was not.
   Expected<Overrides> current_overrides(CycleReport& report, std::optional<std::string>& text);

@@ -206,8 +206,27 @@ struct VmtaSetting {
 };
 
 // The side of a cycle beyond the pair states, committed with the rest.
+// A fragment a cycle is about to rewrite, recorded before it is touched: what to put back if
+// the cycle dies before its commit.
+struct PendingFragment {
+  FragmentKey key;
+  std::optional<std::string> before;  // nullopt: there was none
+  std::string after;
+  bool operator==(const PendingFragment& o) const {
+    return key.pool == o.key.pool && key.isp == o.key.isp && key.vmta == o.key.vmta &&
+           before == o.before && after == o.after;
+  }
+};
+
+struct PendingApply {
+  UnixSeconds at = 0;  // the cycle's now
+  std::vector<PendingFragment> fragments;
+  bool operator==(const PendingApply&) const = default;
+};
+
 struct ManualCommit {
-  std::optional<std::string> override_text;               // the override file, when it was valid
+  bool clear_pending_apply = false;          // this cycle began an apply: its commit ends it
+  std::optional<std::string> override_text;  // the override file, when it was valid
   std::optional<std::vector<VmtaSetting>> vmta_settings;  // the whole set, when it changed
   std::vector<IpVmta> ip_vmtas;                           // learned from this cycle's records
   std::optional<ReputationRun> reputation;                // the reputation command ran
@@ -231,6 +250,13 @@ class StateStore : public SignalStore {
   virtual Expected<std::optional<std::string>> last_override_text() = 0;
   virtual Expected<KnownReputation> load_reputation() = 0;
   virtual Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) = 0;
+
+  // Committed before the first fragment of a cycle is written, ended by that cycle's commit: one
+  // found when a cycle starts belongs to a cycle that died in between, whose fragments PowerMTA
+  // may run while the state does not know them.
+  virtual Status begin_apply(const PendingApply& pending) = 0;
+  virtual Expected<std::optional<PendingApply>> pending_apply() = 0;
+  virtual Status end_pending_apply() = 0;
 };
 
 }  // namespace sluice

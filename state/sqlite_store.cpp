@@ -1,6 +1,7 @@
 #include "state/sqlite_store.h"
 
 #include "controller/estimator.h"
+#include "controller/fault_point.h"
 
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -17,7 +18,7 @@ namespace {
 
 // Ordered migrations: entry i moves the schema from version i to i + 1. Never edit one that
 // has shipped; append a new one.
-constexpr std::array<const char*, 9> kMigrations = {
+constexpr std::array<const char*, 10> kMigrations = {
     R"sql(
     CREATE TABLE file_checkpoint (
       device INTEGER NOT NULL,
@@ -166,6 +167,19 @@ constexpr std::array<const char*, 9> kMigrations = {
     ALTER TABLE pair_state ADD COLUMN warmup_stage INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE pair_state ADD COLUMN warmup_stage_at INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE pair_state ADD COLUMN warmed_up INTEGER NOT NULL DEFAULT 0;
+    )sql",
+    // The fragments a cycle is rewriting, from before the first is touched until its commit.
+    R"sql(
+    CREATE TABLE pending_fragment (
+      pool TEXT NOT NULL,
+      isp TEXT NOT NULL,
+      vmta TEXT NOT NULL,
+      at INTEGER NOT NULL,
+      had_before INTEGER NOT NULL,
+      before TEXT NOT NULL,
+      after TEXT NOT NULL,
+      PRIMARY KEY (pool, isp, vmta)
+    ) WITHOUT ROWID;
     )sql",
 };
 
@@ -395,7 +409,9 @@ Expected<std::vector<FileCheckpoint>> SqliteStore::load_checkpoints() {
 Status SqliteStore::transaction(const std::function<Status()>& body) {
   if (Status s = exec("BEGIN IMMEDIATE"); !s) return s;
   Status s = body();
+  fault_point("before-commit");
   if (s) s = exec("COMMIT");
+  if (s) fault_point("after-commit");
   // Also after a failed COMMIT: a busy one leaves the transaction open.
   if (!s) (void)exec("ROLLBACK");
   return s;
@@ -428,6 +444,9 @@ Status SqliteStore::commit_pairs(const std::vector<PairState>& pairs,
 }
 
 Status SqliteStore::write_manual(const ManualCommit& manual) {
+  if (manual.clear_pending_apply) {
+    if (Status s = exec("DELETE FROM pending_fragment"); !s) return s;
+  }
   if (manual.override_text) {
     Statement put(db_, "INSERT OR REPLACE INTO override_file (id, text) VALUES (1, ?)");
     if (!put.ok()) return error("cannot store the override file");
@@ -516,6 +535,54 @@ Expected<std::vector<VmtaSetting>> SqliteStore::load_vmta_settings() {
   }
   if (rc != SQLITE_DONE) return error("cannot read VMTA settings");
   return out;
+}
+
+Status SqliteStore::begin_apply(const PendingApply& pending) {
+  return transaction([&]() -> Status {
+    if (Status s = exec("DELETE FROM pending_fragment"); !s) return s;
+    Statement put(db_,
+                  "INSERT INTO pending_fragment (pool, isp, vmta, at, had_before, before, after)"
+                  " VALUES (?, ?, ?, ?, ?, ?, ?)");
+    if (!put.ok()) return error("cannot record the fragments about to be written");
+    for (const PendingFragment& f : pending.fragments) {
+      put.bind(1, f.key.pool);
+      put.bind(2, f.key.isp);
+      put.bind(3, f.key.vmta);
+      put.bind(4, pending.at);
+      put.bind(5, std::int64_t{f.before ? 1 : 0});
+      put.bind(6, f.before.value_or(""));
+      put.bind(7, f.after);
+      if (put.step() != SQLITE_DONE) {
+        return error("cannot record the fragments about to be written");
+      }
+      put.reset();
+    }
+    return ok_status();
+  });
+}
+
+Expected<std::optional<PendingApply>> SqliteStore::pending_apply() {
+  Statement st(db_,
+               "SELECT pool, isp, vmta, at, had_before, before, after FROM pending_fragment"
+               " ORDER BY pool, isp, vmta");
+  if (!st.ok()) return error("cannot read the fragments of an unfinished cycle");
+  std::optional<PendingApply> pending;
+  int rc;
+  while ((rc = st.step()) == SQLITE_ROW) {
+    if (!pending) pending.emplace();
+    pending->at = st.integer(3);
+    PendingFragment f;
+    f.key = FragmentKey{st.text(0), st.text(1), st.text(2)};
+    if (st.integer(4) != 0) f.before = st.text(5);
+    f.after = st.text(6);
+    pending->fragments.push_back(std::move(f));
+  }
+  if (rc != SQLITE_DONE) return error("cannot read the fragments of an unfinished cycle");
+  return pending;
+}
+
+Status SqliteStore::end_pending_apply() {
+  return transaction([&] { return exec("DELETE FROM pending_fragment"); });
 }
 
 Expected<std::optional<std::string>> SqliteStore::last_override_text() {

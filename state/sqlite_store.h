@@ -49,6 +49,9 @@ class SqliteStore : public StateStore {
   Expected<KnownReputation> load_reputation() override;
   // Ordered by time, then by insertion; `since` is inclusive.
   Expected<std::vector<DecisionRecord>> history(const HistoryFilter& filter) override;
+  Status begin_apply(const PendingApply& pending) override;
+  Expected<std::optional<PendingApply>> pending_apply() override;
+  Status end_pending_apply() override;
 
  private:
   SqliteStore(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

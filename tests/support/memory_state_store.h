@@ -70,6 +70,7 @@ class MemoryStateStore : public StateStore {
                       const ManualCommit& manual) override {
     if (auto failed = fail()) return *failed;
     write_read(checkpoints, buckets);
+    if (manual.clear_pending_apply) pending_.reset();
     if (manual.override_text) override_text_ = manual.override_text;
     if (manual.vmta_settings) vmta_settings_ = *manual.vmta_settings;
     if (manual.reputation) {
@@ -108,7 +109,22 @@ class MemoryStateStore : public StateStore {
     return out;
   }
 
+  Status begin_apply(const PendingApply& pending) override {
+    if (auto failed = fail()) return *failed;
+    pending_ = pending;
+    ++revision_;
+    return ok_status();
+  }
+  Expected<std::optional<PendingApply>> pending_apply() override { return pending_; }
+  Status end_pending_apply() override {
+    if (auto failed = fail()) return *failed;
+    pending_.reset();
+    ++revision_;
+    return ok_status();
+  }
+
   // Set-up and inspection.
+  const std::optional<PendingApply>& pending() const { return pending_; }
   void put_pair(const PairState& state) { pairs_[{state.pool, state.isp}] = state; }
   std::optional<PairState> pair(const std::string& pool, const std::string& isp) const {
     auto found = pairs_.find({pool, isp});
@@ -127,6 +143,8 @@ class MemoryStateStore : public StateStore {
   void fail_writes(std::optional<std::string> message) { failure_ = std::move(message); }
 
  private:
+  std::optional<PendingApply> pending_;
+
   std::optional<Error> fail() const {
     if (!failure_) return std::nullopt;
     return Error{*failure_};

@@ -481,6 +481,109 @@ TEST_F(CycleTest, AHangingTestConfigIsAFailure) {
   EXPECT_EQ(store_.pair(kPool, "gmail")->last_failure_at, kT0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// A cycle that died between its fragments and its commit.
+
+TEST_F(CycleTest, TheFragmentsAboutToBeWrittenAreRecordedFirstAndTheCommitEndsTheRecord) {
+  existing("gmail", 8);
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  std::optional<PendingApply> seen_by_pmta;
+  REQUIRE_CALL(runner_, run(kTestConfig, kTimeout))
+      .LR_SIDE_EFFECT(seen_by_pmta = store_.pending())
+      .RETURN(config_ok());
+  REQUIRE_CALL(runner_, run(kReload, kTimeout)).RETURN(reloaded());
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  ASSERT_TRUE(seen_by_pmta);
+  EXPECT_EQ(seen_by_pmta->at, kT0);
+  ASSERT_THAT(seen_by_pmta->fragments, SizeIs(1));
+  EXPECT_EQ(seen_by_pmta->fragments[0].key.isp, "gmail");
+  EXPECT_EQ(seen_by_pmta->fragments[0].before, before);
+  EXPECT_EQ(seen_by_pmta->fragments[0].after, fragments_.get(kPool, "gmail"));
+  EXPECT_EQ(store_.pending(), std::nullopt);
+  EXPECT_EQ(report->interrupted, "");
+}
+
+TEST_F(CycleTest, WhenTheRecordCannotBeWrittenNoFragmentIsTouched) {
+  existing("gmail", 8);
+  const std::optional<std::string> before = fragments_.get(kPool, "gmail");
+  traffic("gmail.com", 200, 100, kGmailThrottle);
+  FORBID_CALL(runner_, run(_, _));
+  store_.fail_writes("disk I/O error");
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_FALSE(report);
+  EXPECT_THAT(report.error().message, HasSubstr("disk I/O error"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), before);
+  EXPECT_THAT(fragments_.log(), IsEmpty());
+}
+
+TEST_F(CycleTest, AnInterruptedCycleIsPutBackAndReloadedBeforeTheNextDecides) {
+  existing("gmail", 8);
+  const std::string applied = *fragments_.get(kPool, "gmail");
+  // The cycle of ten minutes ago wrote a cut and a VMTA's first fragment, then died.
+  const FragmentKey vmta{kPool, "gmail", "ip-1"};
+  ASSERT_TRUE(store_
+                  .begin_apply({kT0 - 10 * kMinute,
+                                {{FragmentKey{kPool, "gmail", ""}, applied, "max-smtp-out 4\n"},
+                                 {vmta, std::nullopt, "# inherits\n"}}})
+                  .ok());
+  fragments_.put(kPool, "gmail", "max-smtp-out 4\n");
+  fragments_.put(vmta, "# inherits\n");
+  traffic("gmail.com", 300, 0, "");
+  script({config_ok(), reloaded()});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), applied);
+  EXPECT_EQ(fragments_.get(vmta), std::nullopt);
+  EXPECT_THAT(calls_, ElementsAre(kTestConfig, kReload));
+  EXPECT_EQ(store_.pending(), std::nullopt);
+  EXPECT_EQ(report->interrupted,
+            "put back 2 fragment(s) of the cycle of 2026-11-27T09:50:00Z, which stopped before "
+            "its commit, and reloaded pmta");
+  // Then the cycle goes on as usual: its records are counted, the pair keeps its value.
+  EXPECT_EQ(report->read.records, 300u);
+  EXPECT_EQ(store_.pair(kPool, "gmail")->max_smtp_out, 8);
+}
+
+TEST_F(CycleTest, AnInterruptedCycleWhosePutBackPmtaRefusesStaysRecordedForTheNextCycle) {
+  existing("gmail", 8);
+  const std::string applied = *fragments_.get(kPool, "gmail");
+  const PendingApply pending{kT0 - 10 * kMinute,
+                             {{FragmentKey{kPool, "gmail", ""}, applied, "max-smtp-out 4\n"}}};
+  ASSERT_TRUE(store_.begin_apply(pending).ok());
+  fragments_.put(kPool, "gmail", "max-smtp-out 4\n");
+  traffic("gmail.com", 300, 0, "");
+  script({config_ok(), result(1, "", "error: reload failed")});
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_FALSE(report);
+  EXPECT_THAT(report.error().message,
+              HasSubstr("put back 1 fragment(s) of the cycle of 2026-11-27T09:50:00Z"));
+  EXPECT_THAT(report.error().message, HasSubstr("the next cycle tries again"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), applied);
+  EXPECT_EQ(store_.pending(), pending);
+  EXPECT_EQ(store_.cycles_committed(), 0);
+}
+
+TEST_F(CycleTest, ADryRunLeavesAnInterruptedCycleToTheNextCycleThatApplies) {
+  existing("gmail", 8);
+  const PendingApply pending{kT0 - 10 * kMinute,
+                             {{FragmentKey{kPool, "gmail", ""}, "old", "max-smtp-out 4\n"}}};
+  ASSERT_TRUE(store_.begin_apply(pending).ok());
+  fragments_.put(kPool, "gmail", "max-smtp-out 4\n");
+  FORBID_CALL(runner_, run(_, _));
+
+  Expected<CycleReport> report = cycle(CycleMode::dry_run);
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_THAT(report->interrupted, HasSubstr("the next cycle that applies changes puts them back"));
+  EXPECT_EQ(fragments_.get(kPool, "gmail"), "max-smtp-out 4\n");
+  EXPECT_EQ(store_.pending(), pending);
+}
+
 TEST_F(CycleTest, AFragmentWriteFailureRunsNoPmta) {
   existing("gmail", 8);
   const std::optional<std::string> before = fragments_.get(kPool, "gmail");

@@ -177,7 +177,7 @@ TEST_F(SqliteStoreTest, CreatesTheDatabaseAtTheLatestSchema) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_TRUE(std::filesystem::exists(path_));
-  EXPECT_EQ(SqliteStore::latest_schema_version(), 9);
+  EXPECT_EQ(SqliteStore::latest_schema_version(), 10);
   EXPECT_EQ(store->schema_version(), SqliteStore::latest_schema_version());
   EXPECT_TRUE(store->load_checkpoints()->empty());
   EXPECT_TRUE(store->buckets_since(0)->empty());
@@ -189,7 +189,49 @@ TEST_F(SqliteStoreTest, UsesWriteAheadLogging) {
   auto store = open();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(query(path_, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "9");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "10");
+}
+
+TEST_F(SqliteStoreTest, APendingApplyRoundTripsAndSurvivesReopening) {
+  PendingApply pending;
+  pending.at = 1795780800;
+  pending.fragments.push_back({FragmentKey{"pool-a", "gmail", ""}, "max-smtp-out 8\n", "6"});
+  pending.fragments.push_back({FragmentKey{"pool-a", "gmail", "ip-1"}, std::nullopt, "# none\n"});
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(store->pending_apply().value(), std::nullopt);
+    ASSERT_TRUE(store->begin_apply(pending).ok());
+  }
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->pending_apply().value(), pending);
+  ASSERT_TRUE(store->end_pending_apply().ok());
+  EXPECT_EQ(store->pending_apply().value(), std::nullopt);
+}
+
+TEST_F(SqliteStoreTest, ACycleCommitEndsThePendingApplyOnlyWhenItBeganIt) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  PendingApply pending{1795780800, {{FragmentKey{"pool-a", "gmail", ""}, std::nullopt, "x"}}};
+  ASSERT_TRUE(store->begin_apply(pending).ok());
+  // A dry run commits without having begun anything: the record stays for a cycle that applies.
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, {}).ok());
+  EXPECT_EQ(store->pending_apply().value(), pending);
+  ManualCommit manual;
+  manual.clear_pending_apply = true;
+  ASSERT_TRUE(store->commit_cycle({}, {}, {}, {}, manual).ok());
+  EXPECT_EQ(store->pending_apply().value(), std::nullopt);
+}
+
+TEST_F(SqliteStoreTest, BeginningAnApplyReplacesAnEarlierRecord) {
+  auto store = open();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->begin_apply({1, {{FragmentKey{"pool-a", "gmail", ""}, std::nullopt, "a"}}}).ok());
+  const PendingApply second{2, {{FragmentKey{"pool-b", "yahoo", ""}, "old", "new"}}};
+  ASSERT_TRUE(store->begin_apply(second).ok());
+  EXPECT_EQ(store->pending_apply().value(), second);
 }
 
 TEST_F(SqliteStoreTest, CheckpointsRoundTrip) {
@@ -335,15 +377,15 @@ TEST_F(SqliteStoreTest, RefusesADatabaseFromANewerSluice) {
     ASSERT_TRUE(
         store->commit_read({}, {bucket(0, "pool-a", DeferralClass::none, {1, 0, 0, 0})}).ok());
   }
-  query(path_, "PRAGMA user_version=10");
-  ASSERT_EQ(query(path_, "PRAGMA user_version"), "10");
+  query(path_, "PRAGMA user_version=11");
+  ASSERT_EQ(query(path_, "PRAGMA user_version"), "11");
 
   auto refused = SqliteStore::open(path_);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().message,
-            path_ + ": schema version 10 is newer than this sluice knows (9): upgrade sluice");
+            path_ + ": schema version 11 is newer than this sluice knows (10): upgrade sluice");
   // Left as it was.
-  EXPECT_EQ(query(path_, "PRAGMA user_version"), "10");
+  EXPECT_EQ(query(path_, "PRAGMA user_version"), "11");
   EXPECT_EQ(query(path_, "SELECT count(*) FROM signal_bucket"), "1");
 }
 
@@ -388,7 +430,7 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsData) {
 
   auto store = open();
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->schema_version(), 9);
+  EXPECT_EQ(store->schema_version(), 10);
   EXPECT_EQ(store->pair_days_since(0)->size(), 1u) << "migration 3 sums the existing buckets";
   const std::vector<FileCheckpoint> loaded = store->load_checkpoints().value();
   ASSERT_EQ(loaded.size(), 1u);
