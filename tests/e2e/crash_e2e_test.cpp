@@ -396,5 +396,50 @@ TEST_F(CrashTest, KillsAtRandomPointsOfThousandsOfCyclesLoseNothingAndBreakNothi
   EXPECT_GT(mid_writes, 0);
 }
 
+// The daemon: `sluice run` killed with SIGKILL in the middle of its cycles (at a fault point
+// or at a random moment), then started again, round after round.
+TEST_F(CrashTest, KillingTheDaemonLeavesItsStateAndFragmentsConsistent) {
+#ifndef SLUICE_FAULT_POINTS
+  GTEST_SKIP() << "built without SLUICE_FAULT_POINTS: the fault points are not in the binary";
+#endif
+  std::mt19937_64 rng(28112026);
+  int n = 0;
+  int kills = 0;
+  Totals generated;
+  Time now = kNow;
+  for (int round = 0; round < 16 && !HasFailure(); ++round) {
+    const std::string lines = one_step(now - kStep, n);
+    append_file(sandbox_.log(), lines);
+    const Totals added = count_records(lines);
+    generated.delivered += added.delivered;
+    generated.deferred += added.deferred;
+    const bool at_point = round % 2 == 0;
+    const std::string fault = kPoints[rng() % kPoints.size()] + ":" + std::to_string(1 + rng() % 2);
+    if (at_point) ::setenv("SLUICE_FAULT", fault.c_str(), 1);
+    BackgroundProcess daemon({SLUICE_BINARY, "--config", sandbox_.config().string(), "--now",
+                              iso(now), "run", "--interval", "1s"},
+                             sandbox_.scratch() / "run.out", sandbox_.scratch() / "run.err");
+    ::unsetenv("SLUICE_FAULT");
+    // A fault point kills it where it is reached; otherwise it dies at a random moment.
+    const auto lifetime = std::chrono::milliseconds(at_point ? 2500 : 50 + rng() % 2000);
+    std::optional<int> exit_code = daemon.wait_for_exit(lifetime);
+    if (!exit_code) {
+      ::kill(daemon.pid(), SIGKILL);
+      exit_code = daemon.wait_for_exit(std::chrono::seconds(10));
+    }
+    ASSERT_EQ(exit_code, -1) << "it stopped by itself: " << slurp(sandbox_.scratch() / "run.err");
+    ++kills;
+    wait_for_pmta();
+    check_consistency("round " + std::to_string(round) +
+                      (at_point ? " (SLUICE_FAULT=" + fault + ")" : ""));
+    now += kStep;
+  }
+  const Run last = once(now, "", std::nullopt);
+  ASSERT_EQ(last.exit_code, 0) << slurp(sandbox_.scratch() / "once.err");
+  EXPECT_EQ(check_consistency("the cycle after the last kill"), 0);
+  EXPECT_EQ(bucket_totals(sandbox_.database()), generated);
+  std::cout << "sluice run killed " << kills << " times\n";
+}
+
 }  // namespace
 }  // namespace sluice::e2e
