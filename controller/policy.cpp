@@ -556,9 +556,12 @@ Outcome decide_rules(const PairState& state, const PairSignals& signals, const P
   if (std::optional<Outcome> stepped = warmup_step_up(next, signals, policy, now)) return *stepped;
 
   // No action on a thin window, raises included (refused connections make few attempts, so
-  // enough of them count on their own). A verdict on a change is never delayed by it.
+  // enough of them count on their own). A verdict on a change is never delayed by it, but needs
+  // a window with traffic: an empty one (a clock that jumped past the records logged since the
+  // change, a pool that stopped sending) says nothing of the change, so the pair waits for some.
   const bool enough = enough_sample(w, policy);
-  const bool verdict_due = state.phase == Phase::verifying || state.phase == Phase::no_effect;
+  const bool verdict_due =
+      (state.phase == Phase::verifying || state.phase == Phase::no_effect) && w.attempts > 0;
   if (!enough && !verdict_due) return out;
   if (std::optional<Outcome> acted = act_on_window(state, signals, policy, now)) return *acted;
 

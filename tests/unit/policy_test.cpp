@@ -1157,6 +1157,25 @@ TEST(PolicyVerdict, AConnectionCutWorkedAtExactly5Percent) {
                  decide(state, in_window(per_mille(C::connection, 50)), default_policy(), kNow));
 }
 
+TEST(PolicyVerdict, AnEmptyWindowGivesNoVerdictAndTheFirstTrafficDoes) {
+  // Nothing logged in the window: right after a clock jumped forward past the records logged
+  // since the cut, or while the pool sends nothing. "The cut worked" on 0 of 0 attempts would be
+  // a guess, and would start recovery probes; the pair stays verifying instead.
+  const PairState state = after_cut(7, 0.20);
+  for (UnixSeconds now : {kNow, kNow + 6 * kHour, kNow + 3 * kDay}) {
+    SCOPED_TRACE(now - kNow);
+    const Outcome out = decide(state, in_window(figures(0)), default_policy(), now);
+    EXPECT_FALSE(out.decision) << out.decision->reason;
+    EXPECT_EQ(out.next, state);
+  }
+  // The first records give the verdict, however few (a cut makes fewer attempts).
+  expect_settled(state, decide(state, in_window(figures(40)), default_policy(), kNow + 3 * kDay));
+  const Outcome again =
+      decide(state, in_window(figures(40, {{C::connection, 20}})), default_policy(), kNow);
+  ASSERT_TRUE(again.decision);
+  EXPECT_EQ(again.decision->rule, Rule::cut);
+}
+
 TEST(PolicyVerdict, AReputationCutWorkedWhenTheRateFellByHalfWhileStillAbove5Percent) {
   for (std::uint64_t n : {150u, 140u, 60u}) {  // 15.0% is exactly half of 30%
     const PairState state = after_cut(5, 0.30, C::reputation);
@@ -1515,6 +1534,14 @@ TEST(PolicyNoEffect, AWindowWithoutThrottleSignalsEndsIt) {
   EXPECT_EQ(cut.decision->rule, Rule::cut);
   EXPECT_EQ(cut.next.max_smtp_out, 2);  // floor(4 x 0.7)
   EXPECT_EQ(cut.next.last_safe, 4);
+}
+
+TEST(PolicyNoEffect, AnEmptyWindowDoesNotEndIt) {
+  // No throttle signal in a window without traffic is no evidence that the incident is over.
+  const PairState state = in_no_effect(4, 10, 3 * kDay);
+  const Outcome out = decide(state, in_window(figures(0)), default_policy(), kNow);
+  EXPECT_FALSE(out.decision) << out.decision->reason;
+  EXPECT_EQ(out.next, state);
 }
 
 // ---------------------------------------------------------------------------------------------
