@@ -7,6 +7,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "config/file_safety.h"
+
 namespace sluice::adapters {
 
 namespace {
@@ -142,6 +144,12 @@ OverrideRead OverrideFile::read() {
   // An editor still saving in place: act on the file once it holds still.
   if (!(*before == *after) || static_cast<off_t>(text.size()) != after->size) {
     result.error = path_ + ": changed while being read; read again next cycle";
+    return result;
+  }
+  // Refused like a broken file, so the last valid overrides stay in force; checked once the file
+  // is known to exist, since a missing one is no overrides.
+  if (std::optional<std::string> why = config::why_unsafe(path_)) {
+    result.error = *why;
     return result;
   }
   return parse(text);

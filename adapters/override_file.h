@@ -1,6 +1,7 @@
 #pragma once
 // The OverrideSource on disk: the TOML file of [state] overrides, checked against the pools,
-// ISPs and VMTAs the configuration knows.
+// ISPs and VMTAs the configuration knows, and refused when others could write it
+// (config::why_unsafe).
 
 #include <map>
 #include <set>

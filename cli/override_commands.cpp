@@ -12,6 +12,7 @@
 
 #include "adapters/atomic_file.h"
 #include "adapters/time_parse.h"
+#include "config/file_safety.h"
 #include "config/override_edit.h"
 #include "controller/time_format.h"
 #include "state/sqlite_store.h"
@@ -108,12 +109,21 @@ int edit_file(const config::Config& config, const adapters::KnownPools& known, c
     Expected<FileText> again = read_text(path);
     if (!again) return fail(again.error().message);
     if (again->text != current->text || again->exists != current->exists) continue;
-    if (Status s =
-            adapters::write_file_atomically(path, result.text, static_cast<int>(current->mode));
-        !s) {
+    // The mode is set explicitly (0644 for a new file), never from the umask, and without write
+    // for group and others: the loop refuses a file they could change (config::why_unsafe).
+    const mode_t mode = current->mode & ~mode_t{022};
+    if (Status s = adapters::write_file_atomically(path, result.text, static_cast<int>(mode)); !s) {
       return fail(s.error().message);
     }
     for (const std::string& change : result.changes) std::printf("%s\n", change.c_str());
+    if (mode != current->mode) {
+      std::printf("%s: was writable by group or others (mode %04o), now mode %04o\n", path.c_str(),
+                  static_cast<unsigned>(current->mode), static_cast<unsigned>(mode));
+    }
+    // What the mode cannot fix (its directory): written, but not in force until fixed.
+    if (std::optional<std::string> why = config::why_unsafe(path)) {
+      return fail(*why + " (written, but the loop refuses it until this is fixed)");
+    }
     std::printf("%s written: it takes effect at the next cycle\n", path.c_str());
     return 0;
   }

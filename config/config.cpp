@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include "config/file_safety.h"
 #include "config/toml_reader.h"
 
 #include <algorithm>
@@ -529,6 +530,7 @@ LoadResult load_string(const std::string& text, const std::string& source) {
 LoadResult load_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return LoadResult{std::nullopt, path + ": cannot be read"};
+  if (std::optional<std::string> why = why_unsafe(path)) return LoadResult{std::nullopt, *why};
   std::ostringstream text;
   text << in.rdbuf();
   return load_string(text.str(), path);

@@ -40,10 +40,14 @@ inline std::string slurp(const fs::path& p) {
   return s.str();
 }
 
+// Mode 0644 whatever the umask: sluice refuses a config or override file that group or others
+// may write.
 inline void write_file(const fs::path& p, const std::string& content) {
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
   out << content;
   if (!out.flush()) throw std::runtime_error("cannot write " + p.string());
+  fs::permissions(p, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                         fs::perms::others_read);
 }
 
 inline void append_file(const fs::path& p, const std::string& content) {

@@ -128,10 +128,13 @@ struct SandboxOptions {
 class Sandbox {
  public:
   explicit Sandbox(Pmta pmta = Pmta::ok, SandboxOptions options = {}) {
-    fs::create_directories(work() / "bin");
-    fs::create_directories(work() / "acct");
-    fs::create_directories(fragments());
-    fs::create_directories(work() / "state");
+    // Mode 0755 whatever the umask: sluice refuses a config or override file in a directory
+    // that group or others may write.
+    for (const fs::path& dir :
+         {work(), work() / "bin", work() / "acct", fragments(), work() / "state"}) {
+      fs::create_directories(dir);
+      fs::permissions(dir, kExecutable);
+    }
     set_pmta(pmta);
     const auto quoted = [](const fs::path& p) { return "\"" + p.string() + "\""; };
     std::string toml = "[pmta]\n";

@@ -3,6 +3,7 @@
 // Sandbox) applies it, and status, history and check show it.
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,8 @@ using sluice::e2e::Time;
 using sluice::e2e::traffic;
 using sluice::e2e::write_file;
 
+const fs::perms kFile = fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                        fs::perms::others_read;  // 0644
 const std::vector<std::string> kOneReload = {"test config", "reload"};
 const std::vector<std::string> kTwoReloads = {"test config", "reload", "test config", "reload"};
 
@@ -353,6 +356,114 @@ INSTANTIATE_TEST_SUITE_P(
                    4, "Error while parsing value: could not determine value type"}),
     [](const testing::TestParamInfo<BrokenFile>& info) { return info.param.name; });
 
+// ---- Files that group or others may write --------------------------------------------------
+
+const fs::perms kGroupOrOthersWrite = fs::perms::group_write | fs::perms::others_write;
+
+std::string refused(const std::string& path) {
+  return path +
+         ": writable by group or others (mode 0666); sluice refuses it because it steers "
+         "PowerMTA's configuration: chmod go-w " +
+         path;
+}
+
+// Refused like a broken file: the last valid overrides stay in force, with a warning every cycle.
+TEST(OverrideE2E, AnOverrideFileOthersMayWriteIsRefusedLikeABrokenOne) {
+  Sandbox box;
+  const std::string path = overrides_path(box).string();
+  write_file(box.log(), kHeader + traffic(kNow - 2 * kHour, kNow - kHour, 200, 0));
+  ASSERT_EQ(box.sluice(kNow - kHour, {"override", "pin", "high-rep-pool", "gmail", "--max-smtp-out",
+                                      "3", "--reason", "incident 4711"})
+                .exit_code,
+            0);
+  ASSERT_EQ(box.sluice(kNow - kHour, {"once"}).exit_code, 0);
+  ASSERT_TRUE(contains(slurp(box.fragment()), "\nmax-smtp-out 3\n"));
+  const std::string fragment = slurp(box.fragment());
+
+  // A valid file that would pin 5, but anyone may write it.
+  write_file(overrides_path(box),
+             "[[override]]\npool = \"high-rep-pool\"\nisp = \"gmail\"\nmax_smtp_out = 5\n"
+             "reason = \"incident 4711\"\n");
+  fs::permissions(overrides_path(box), kGroupOrOthersWrite, fs::perm_options::add);
+  const std::string error = refused(path);
+  for (const Time at : {kNow, kNow + kMinute}) {
+    const ProcessResult once = box.sluice(at, {"once"});
+    EXPECT_EQ(once.exit_code, 0) << once.err;
+    EXPECT_EQ(lines_of(once.err),
+              std::vector<std::string>{"sluice: warning: override file rejected, the last valid "
+                                       "overrides stay in force: " +
+                                       error})
+        << once.err;
+  }
+  EXPECT_EQ(slurp(box.fragment()), fragment);
+  EXPECT_EQ(box.calls(), kOneReload);
+  const Json status = box.json(kNow + kMinute, "status");
+  EXPECT_EQ(status["pools"][0]["override"], "pinned to 3 by override (incident 4711)");
+  EXPECT_EQ(status["overrides"]["error"], error);
+  const ProcessResult check = box.sluice(kNow + kMinute, {"check"});
+  EXPECT_EQ(check.exit_code, 1) << check.out << check.err;
+  EXPECT_EQ(lines_starting(check.out, "FAIL override file"),
+            std::vector<std::string>{"FAIL override file: " + error})
+      << check.out;
+
+  // chmod go-w, as the message says: the file is in force at the next cycle.
+  fs::permissions(overrides_path(box), kGroupOrOthersWrite, fs::perm_options::remove);
+  const ProcessResult fixed = box.sluice(kNow + 2 * kMinute, {"once"});
+  EXPECT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_EQ(fixed.err, "");
+  EXPECT_TRUE(contains(slurp(box.fragment()), "\nmax-smtp-out 5\n")) << slurp(box.fragment());
+}
+
+// `sluice override` sets the mode itself: never writable by group or others, whatever the umask
+// or the mode it found; a mode without those bits is kept.
+TEST(OverrideE2E, OverrideLeavesTheFileWritableByItsOwnerOnlyWhateverTheUmask) {
+  Sandbox box;
+  const std::string path = overrides_path(box).string();
+  const mode_t saved = ::umask(0);  // inherited by the command
+  const ProcessResult created =
+      box.sluice(kNow, {"override", "freeze", "high-rep-pool", "--reason", "audit"});
+  ::umask(saved);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_EQ(fs::status(path).permissions(), kFile);
+
+  fs::permissions(path, kGroupOrOthersWrite, fs::perm_options::add);
+  const ProcessResult rewritten = box.sluice(
+      kNow, {"override", "pin", "high-rep-pool", "gmail", "--max-smtp-out", "3", "--reason", "x"});
+  ASSERT_EQ(rewritten.exit_code, 0) << rewritten.err;
+  EXPECT_TRUE(contains(rewritten.out,
+                       path + ": was writable by group or others (mode 0666), now mode 0644\n"))
+      << rewritten.out;
+  EXPECT_EQ(fs::status(path).permissions(), kFile);
+  EXPECT_EQ(override_list(box, kNow)["error"], nullptr);
+
+  const fs::perms owner_only = fs::perms::owner_read | fs::perms::owner_write;
+  fs::permissions(path, owner_only);
+  const ProcessResult cleared = box.sluice(kNow, {"override", "clear", "high-rep-pool"});
+  ASSERT_EQ(cleared.exit_code, 0) << cleared.err;
+  EXPECT_FALSE(contains(cleared.out, "was writable")) << cleared.out;
+  EXPECT_EQ(fs::status(path).permissions(), owner_only);
+}
+
+// The configuration, wherever it is loaded: one line, exit 1, nothing done.
+TEST(OverrideE2E, AConfigOthersMayWriteIsRefusedByEveryCommand) {
+  Sandbox box;
+  write_file(box.log(), kHeader + traffic(kNow - kHour, kNow, 600, 60));
+  fs::permissions(box.config(), kGroupOrOthersWrite, fs::perm_options::add);
+  const std::string error = "sluice: error: " + refused(box.config().string());
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"once"},
+        std::vector<std::string>{"report", "--format", "json", box.log().string()},
+        std::vector<std::string>{"override", "freeze", "--all"}}) {
+    const ProcessResult r = box.sluice(kNow, args);
+    EXPECT_EQ(r.exit_code, 1) << args[0] << ": " << r.out << r.err;
+    EXPECT_EQ(lines_of(r.err), std::vector<std::string>{error}) << args[0];
+    EXPECT_EQ(r.out, "") << args[0];
+  }
+  EXPECT_FALSE(fs::exists(box.fragment()));
+  EXPECT_FALSE(fs::exists(box.calls_path()));
+  EXPECT_FALSE(fs::exists(overrides_path(box)));
+}
+
 // ---- Tiers and VMTAs -----------------------------------------------------------------------
 
 TEST(OverrideE2E, ATierEntryLowersTheCapAtOnce) {
@@ -571,6 +682,8 @@ TEST(OverrideE2E, TheShippedExamplesAgree) {
   const fs::path source = SLUICE_SOURCE_DIR;
   const fs::path overrides = tmp.path() / "overrides.toml";
   fs::copy_file(source / "examples" / "overrides.toml", overrides);
+  // A checkout made under umask 002 leaves it group-writable, which sluice refuses.
+  fs::permissions(overrides, kFile);
   fs::create_directories(tmp.path() / "fragments");
   const auto quoted = [](const fs::path& p) { return "\"" + p.string() + "\""; };
   // The example's pools and ISPs as shipped; its /etc and /var paths moved under tmp.

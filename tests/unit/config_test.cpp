@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -487,7 +488,10 @@ low = [1, 1]
 // uncommented, loads too and holds the documented defaults.
 TEST(Config, ExampleFileLoadsAndDocumentsTheDefaults) {
   const std::string path = std::string(SLUICE_SOURCE_DIR) + "/examples/sluice.toml";
-  const LoadResult example = load_file(path);
+  // Its text, not the file: a checkout made under umask 002 leaves the file group-writable.
+  std::ostringstream text;
+  text << std::ifstream(path).rdbuf();
+  const LoadResult example = load_string(text.str(), path);
   ASSERT_TRUE(example.config.has_value()) << example.error;
   EXPECT_EQ(example.config->pmta_config, "/etc/pmta/config");
   EXPECT_EQ(example.config->pmta_timeout_seconds, 30);
@@ -789,9 +793,13 @@ class ConfigFile : public ::testing::Test {
     dir_ = pattern;
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
+  // Mode 0644 whatever the umask: a file group or others may write is refused.
   std::string write(const std::string& name, const std::string& text) {
     const std::string path = (dir_ / name).string();
     std::ofstream(path) << text;
+    std::filesystem::permissions(
+        path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                  std::filesystem::perms::group_read | std::filesystem::perms::others_read);
     return path;
   }
 
@@ -814,6 +822,19 @@ TEST_F(ConfigFile, ErrorsNameThePath) {
   const LoadResult result = load_file(missing);
   EXPECT_FALSE(result.config.has_value());
   EXPECT_EQ(result.error, missing + ": cannot be read");
+}
+
+// The rule itself is tested in file_safety_test.cpp; here, that loading applies it.
+TEST_F(ConfigFile, RefusesAFileGroupOrOthersMayWrite) {
+  const std::string path = write("sluice.toml", kSample);
+  std::filesystem::permissions(path, std::filesystem::perms::group_write,
+                               std::filesystem::perm_options::add);
+  const LoadResult result = load_file(path);
+  EXPECT_FALSE(result.config.has_value());
+  EXPECT_EQ(result.error, path +
+                              ": writable by group or others (mode 0664); sluice refuses it "
+                              "because it steers PowerMTA's configuration: chmod go-w " +
+                              path);
 }
 
 // --- [reputation] ---

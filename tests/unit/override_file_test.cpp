@@ -334,9 +334,11 @@ class OverrideFileTest : public ::testing::Test {
   void TearDown() override { fs::remove_all(dir_); }
 
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
+  // Mode 0644 whatever the umask: a file group or others may write is refused.
   static void write(const std::string& path, const std::string& text) {
-    std::ofstream out(path, std::ios::binary);
-    out << text;
+    std::ofstream(path, std::ios::binary) << text;
+    fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
   }
 
   fs::path dir_;
@@ -431,6 +433,23 @@ TEST_F(OverrideFileTest, UnknownPoolInTheFileGivesAnError) {
   EXPECT_EQ(r.error, path("overrides.toml") +
                          ":2: unknown pool 'gone' (the configuration's pools: bulk, "
                          "high-rep-pool)");
+}
+
+// Refused like a broken file (the cycle keeps the last valid overrides and warns); the rule
+// itself is tested in file_safety_test.cpp.
+TEST_F(OverrideFileTest, FileOthersMayWriteGivesAnErrorAndNoOverrides) {
+  write(path("overrides.toml"), kValid);
+  fs::permissions(path("overrides.toml"), fs::perms::others_write, fs::perm_options::add);
+  OverrideFile source(path("overrides.toml"), known());
+  const OverrideRead r = source.read();
+  EXPECT_FALSE(r.overrides.has_value());
+  EXPECT_EQ(r.text, "");
+  EXPECT_EQ(r.error, path("overrides.toml") +
+                         ": writable by group or others (mode 0646); sluice refuses it because "
+                         "it steers PowerMTA's configuration: chmod go-w " +
+                         path("overrides.toml"));
+  // The text stored as the last valid one still parses: only the file on disk is refused.
+  EXPECT_TRUE(source.parse(kValid).overrides.has_value());
 }
 
 TEST_F(OverrideFileTest, DirectoryGivesAnError) {
