@@ -580,21 +580,33 @@ Expected<std::map<PairKey, Tier>> Controller::current_reputation(
 }
 
 Expected<CycleReport> Controller::run_cycle(CycleMode mode) {
+  const UnixSeconds now = clock_.now();
   Expected<std::vector<FileCheckpoint>> checkpoints = store_.load_checkpoints();
   if (!checkpoints) return checkpoints.error();
   SignalAggregator fresh(catalog_, pool_map_, settings_.bucket_seconds);
+  // What the commit would prune at once never needs to be held.
+  const UnixSeconds retained_from = now - settings_.bucket_retention_seconds;
+  fresh.keep_only_from(retained_from);
   Expected<ReadOutcome> read = source_.read_new(*checkpoints, fresh);
   if (!read) return read.error();
-  return run_cycle_on(NewSignals{std::move(read->checkpoints), std::move(read->stats),
+  if (fresh.records_too_old() > 0) {
+    read->stats.warnings.push_back(std::to_string(fresh.records_too_old()) +
+                                   " records logged before " + format_time(retained_from) +
+                                   " (older than the retention of the signals) were not kept");
+  }
+  return run_cycle_at(NewSignals{std::move(read->checkpoints), std::move(read->stats),
                                  fresh.buckets(), fresh.ip_vmtas()},
-                      mode);
+                      mode, now);
 }
 
 Expected<CycleReport> Controller::run_cycle_on(NewSignals input, CycleMode mode) {
+  return run_cycle_at(std::move(input), mode, clock_.now());
+}
+
+Expected<CycleReport> Controller::run_cycle_at(NewSignals input, CycleMode mode, UnixSeconds now) {
   CycleReport report;
   report.mode = mode;
-  report.now = clock_.now();
-  const UnixSeconds now = report.now;
+  report.now = now;
   ManualCommit manual;
   Expected<std::optional<PendingApply>> pending = store_.pending_apply();
   if (!pending) return pending.error();

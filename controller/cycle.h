@@ -108,6 +108,7 @@ class Controller {
  private:
   struct PairPlan;
   struct Guards;
+  Expected<CycleReport> run_cycle_at(NewSignals input, CycleMode mode, UnixSeconds now);
   struct PmtaResult {
     bool ok = false;
     bool reloaded = false;

@@ -153,6 +153,10 @@ Attribution SignalAggregator::add(const AccountingRecord& record) {
 }
 
 void SignalAggregator::on_record(const AccountingRecord& record) {
+  if (record.time_logged < keep_from_) {
+    ++too_old_;
+    return;
+  }
   add(record);
 }
 
@@ -162,7 +166,9 @@ SignalAggregator SignalAggregator::lane_partial(std::size_t lane) {
     lanes_[lane] =
         std::make_shared<Attributor>(attributor_->catalog_ptr(), attributor_->pool_map_ptr());
   }
-  return SignalAggregator(lanes_[lane], bucket_seconds_);
+  SignalAggregator partial(lanes_[lane], bucket_seconds_);
+  partial.keep_from_ = keep_from_;
+  return partial;
 }
 
 std::unique_ptr<PartitionedSink> SignalAggregator::make_partial(std::size_t lane) {
@@ -177,6 +183,7 @@ void SignalAggregator::merge_from(const SignalAggregator& other) {
   // Ids are the other attributor's: map the ones its buckets use, by name.
   std::unordered_map<std::uint32_t, std::uint32_t> pool_ids;
   std::unordered_map<std::uint32_t, std::uint32_t> ip_ids;
+  too_old_ += other.too_old_;
   const Attributor& theirs = *other.attributor_;
   other.buckets_.for_each([&](const Key& key, const BucketCounts& counts) {
     Key mapped = key;

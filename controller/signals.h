@@ -3,6 +3,7 @@
 // deferral class) and count it into fixed time buckets.
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <string>
@@ -130,6 +131,11 @@ class SignalAggregator : public PartitionedSink {
   std::vector<IpVmta> ip_vmtas() const;
   UnixSeconds bucket_seconds() const { return bucket_seconds_; }
 
+  // Records logged before `start` are counted but not kept: the loop keeps buckets only for its
+  // retention, and a log of years would otherwise hold every 5-minute bucket in memory at once.
+  void keep_only_from(UnixSeconds start) { keep_from_ = start; }
+  std::uint64_t records_too_old() const { return too_old_; }
+
   // For sinks built on top of this one: attributes and counts, returning the attribution.
   Attribution add(const AccountingRecord& record);
   Attributor& attributor() { return *attributor_; }
@@ -156,6 +162,8 @@ class SignalAggregator : public PartitionedSink {
   std::shared_ptr<Attributor> attributor_;
   std::vector<std::shared_ptr<Attributor>> lanes_;
   UnixSeconds bucket_seconds_;
+  UnixSeconds keep_from_ = std::numeric_limits<UnixSeconds>::min();
+  std::uint64_t too_old_ = 0;
   FlatMap<Key, BucketCounts, KeyHash, std::equal_to<Key>> buckets_;
 };
 

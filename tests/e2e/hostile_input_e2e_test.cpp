@@ -542,4 +542,39 @@ TEST(HostileInput, AMillionDistinctDeferralTextsKeepReportAndCycleInBoundedMemor
   EXPECT_EQ(cycle["reloaded"], true);
 }
 
+// A log spanning years (an archive given to a first run): one record per 5 minutes, each in a
+// bucket of its own. The loop keeps only its retention (35 days), so memory does not follow the
+// span, and it says how many older records it did not keep.
+TEST(HostileInput, YearsOfRecordsOnePerBucketKeepTheCycleInBoundedMemory) {
+  const Sizes s = sizes();
+  const std::uint64_t count = s.distinct_texts;  // 1,000,000: about 9.5 years
+  Sandbox box;
+  {
+    std::ofstream out(box.log(), std::ios::binary);
+    out << kHeader;
+    std::string block;
+    for (std::uint64_t i = 0; i < count; ++i) {
+      const Time t = kNow - static_cast<Time>(count - i) * 300;
+      block += acct_line('d', t, static_cast<int>(i));
+      if (block.size() >= kBlockBytes) {
+        out << block;
+        block.clear();
+      }
+    }
+    out << block;
+    ASSERT_TRUE(out.flush());
+  }
+  const Measured once = run_measured(
+      {SLUICE_BINARY, "--config", box.config().string(), "--now", iso(kNow), "--json", "once"},
+      box.scratch());
+  expect_bounded(once, "years.once");
+  ASSERT_EQ(once.exit_code, 0) << once.err;
+  EXPECT_EQ(Json::parse(once.out)["records_read"], count);
+  const std::uint64_t kept = 35 * 288;  // 35 days of one record per 5 minutes
+  EXPECT_EQ(bucket_totals(box.database()).delivered, static_cast<std::int64_t>(kept));
+  EXPECT_NE(once.err.find(std::to_string(count - kept) + " records logged before"),
+            std::string::npos)
+      << once.err;
+}
+
 }  // namespace

@@ -208,6 +208,24 @@ class CycleTest : public ::testing::Test {
 // ---------------------------------------------------------------------------------------------
 // Applying changes.
 
+TEST_F(CycleTest, RecordsOlderThanTheRetentionAreNotKeptAndSaidSo) {
+  existing("gmail", 8);
+  for (int i = 0; i < 3; ++i) {
+    ScriptedSource::Line old;
+    old.at = kT0 - 40 * kDay + i;
+    old.rcpt = "old@gmail.com";
+    source_.append(old);
+  }
+  traffic("gmail.com", 10, 0, "");
+
+  Expected<CycleReport> report = cycle();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(stored_attempts(store_), 10u);
+  EXPECT_THAT(report->read.warnings,
+              ElementsAre("3 records logged before 2026-10-23T10:00:00Z (older than the "
+                          "retention of the signals) were not kept"));
+}
+
 TEST_F(CycleTest, A421BurstCutsOnceThenTestsConfigAndReloads) {
   existing("gmail", 8);
   traffic("gmail.com", 200, 100, kGmailThrottle);  // 33% throttle deferrals: the larger cut

@@ -199,6 +199,20 @@ TEST(SignalAggregator, FloorsTimesToFiveMinuteBuckets) {
                                                "300 p gmail 203.0.113.1 none d=1 b=0 t=0 tq=0"));
 }
 
+TEST(SignalAggregator, RecordsBeforeTheKeptStartAreCountedNotKept) {
+  SignalAggregator agg(IspCatalog::builtin(), nullptr);
+  agg.keep_only_from(kT0 + 300);
+  feed(agg, {{RecordType::delivered, 299, "a@gmail.com", "p", "203.0.113.1"},
+             {RecordType::delivered, 300, "b@gmail.com", "p", "203.0.113.1"}});
+  // A partial lane keeps the same start, and the count comes back with it.
+  std::unique_ptr<PartitionedSink> lane = agg.make_partial(1);
+  feed(static_cast<SignalAggregator&>(*lane),
+       {{RecordType::deferred, 0, "c@gmail.com", "p", "203.0.113.1"}});
+  agg.absorb(*lane);
+  EXPECT_EQ(agg.records_too_old(), 2u);
+  EXPECT_THAT(rows(agg.buckets()), ElementsAre("300 p gmail 203.0.113.1 none d=1 b=0 t=0 tq=0"));
+}
+
 TEST(SignalAggregator, FloorsBeforeTheEpochToo) {
   SignalAggregator agg(IspCatalog::builtin(), nullptr, 60);
   AccountingRecord r = record(RecordType::delivered, "jane@gmail.com");
