@@ -1,10 +1,13 @@
 #include "cli/app.h"
 
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "adapters/accounting_reader.h"
@@ -110,6 +113,31 @@ int run_report(const GlobalOptions& global, const ReportArgs& args) {
   return 0;
 }
 
+// systemd sets $JOURNAL_STREAM to the device and inode of the journal stream it gave the service;
+// stderr is still that stream unless it was redirected.
+bool stderr_is_the_journal() {
+  const char* stream = std::getenv("JOURNAL_STREAM");
+  if (stream == nullptr) return false;
+  struct stat st {};
+  if (::fstat(2, &st) != 0) return false;
+  unsigned long long device = 0, inode = 0;
+  if (std::sscanf(stream, "%llu:%llu", &device, &inode) != 2) return false;
+  return device == static_cast<unsigned long long>(st.st_dev) &&
+         inode == static_cast<unsigned long long>(st.st_ino);
+}
+
+// Under systemd each line goes to the journal with its priority (warnings show as such in
+// `journalctl -p warning`); elsewhere plain text on stderr.
+void set_up_logging(const std::string& level) {
+  if (stderr_is_the_journal()) {
+    auto journal = std::make_shared<spdlog::sinks::systemd_sink_mt>("sluice");
+    auto logger = std::make_shared<spdlog::logger>("sluice-journal", journal);
+    logger->set_pattern("%v");
+    spdlog::set_default_logger(logger);
+  }
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -127,6 +155,9 @@ int run(int argc, char** argv) {
                  "The current time, for replays and tests: ISO-8601 (2026-11-27T10:00:00Z) or "
                  "unix seconds (default: the system clock)");
   app.add_flag("--json", global.json, "Machine-readable JSON output");
+  std::string log_level = "info";
+  app.add_option("--log-level", log_level, "Least severe log lines shown (default info)")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
 
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
@@ -266,6 +297,7 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "sluice: usage error: %s (see sluice --help)\n", message.c_str());
     return kUsageError;
   }
+  set_up_logging(log_level);
 
   try {
     if (version->parsed()) {

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -18,10 +20,13 @@
 #include "adapters/fragment_files.h"
 #include "adapters/override_file.h"
 #include "adapters/reputation_command.h"
+#include "adapters/service_notifier.h"
 #include "adapters/system_clock.h"
 #include "adapters/time_parse.h"
 #include "cli/decision_format.h"
 #include "cli/diff.h"
+#include "cli/known_reputation.h"
+#include "cli/metrics.h"
 #include "cli/override_commands.h"
 #include "controller/estimator.h"
 #include "controller/fragment.h"
@@ -112,16 +117,6 @@ void log_cycle_warnings(const CycleReport& report) {
   for (const std::string& h : report.held) spdlog::warn("{}", h);
 }
 
-// The tiers of the reputation command's last good answer, as the next cycle uses them: none
-// when no command is configured.
-Expected<std::map<PairKey, Tier>> known_reputation(const config::Config& config,
-                                                   StateStore& store) {
-  if (!config.reputation) return std::map<PairKey, Tier>{};
-  Expected<KnownReputation> known = store.load_reputation();
-  if (!known) return known.error();
-  return tiers_by_pair(known->tiers);
-}
-
 // One cycle with the real adapters. `mode` plan opens nothing for writing.
 int cycle(const GlobalOptions& global, CycleMode mode) {
   Expected<Setup> setup = load_setup(global);
@@ -148,8 +143,13 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
                         build_pool_map(config), setup->pairs, loop_settings(config));
   std::optional<adapters::ReputationCommand> reputation;
   wire_reputation(*setup, runner, reputation, controller);
+  const auto started = std::chrono::steady_clock::now();
   Expected<CycleReport> report = controller.run_cycle(mode);
   if (!report) return fail(report.error().message);
+  if (mode != CycleMode::plan) {
+    export_metrics(config, setup->pairs, **store, *report,
+                   std::chrono::steady_clock::now() - started);
+  }
   for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
   log_cycle_warnings(*report);
   if (global.json) {
@@ -258,6 +258,31 @@ int run_plan(const GlobalOptions& global) {
   return cycle(global, CycleMode::plan);
 }
 
+namespace {
+
+// Waits up to `interval` for one of `signals`; 0 when none came. Under a systemd watchdog it
+// wakes in time to say it is alive, so that only a stuck cycle gets the service restarted.
+int wait_for_signal(const sigset_t& signals, std::chrono::seconds interval,
+                    adapters::ServiceNotifier& service) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + interval;
+  const std::optional<std::chrono::milliseconds> period = service.watchdog_period();
+  while (true) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return 0;
+    const std::chrono::milliseconds step = period ? std::min(left, *period) : left;
+    const timespec wait{static_cast<time_t>(step.count() / 1000),
+                        static_cast<long>(step.count() % 1000) * 1000000};
+    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    if (sig > 0) return sig;
+    if (sig < 0 && errno != EAGAIN && errno != EINTR) return 0;
+    service.alive();
+  }
+}
+
+}  // namespace
+
 int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval_text) {
   // Signals are taken synchronously between cycles: a cycle always finishes.
   sigset_t signals;
@@ -286,10 +311,15 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     clock = std::make_unique<ShiftedClock>(setup->now);
   }
 
+  adapters::ServiceNotifier service;
+  service.ready("running a cycle every " + std::to_string(interval) + " s");
   while (true) {
     Expected<std::unique_ptr<state::SqliteStore>> store =
         state::SqliteStore::open(setup->config.database);
-    if (!store) return fail(store.error().message);
+    if (!store) {
+      service.stopping();
+      return fail(store.error().message);
+    }
     adapters::AccountingFiles source(setup->config.accounting);
     adapters::FragmentFiles fragments(setup->config.fragments);
     adapters::OverrideFile overrides(setup->config.overrides, setup->known);
@@ -299,24 +329,33 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
                           loop_settings(setup->config));
     std::optional<adapters::ReputationCommand> reputation;
     wire_reputation(*setup, runner, reputation, controller);
+    const auto started = std::chrono::steady_clock::now();
     Expected<CycleReport> report =
         controller.run_cycle(dry ? CycleMode::dry_run : CycleMode::apply);
     if (!report) {
       spdlog::error("cycle failed: {}", report.error().message);
+      service.status("last cycle failed: " + report.error().message);
     } else {
+      export_metrics(setup->config, setup->pairs, **store, *report,
+                     std::chrono::steady_clock::now() - started);
       log_cycle_warnings(*report);
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);
-      spdlog::info("cycle at {}: {} records, {} decisions{}", format_time(report->now),
-                   report->read.records, report->decisions.size(), dry ? " (dry run)" : "");
+      const std::string summary =
+          fmt::format("cycle at {}: {} records, {} decisions{}", format_time(report->now),
+                      report->read.records, report->decisions.size(), dry ? " (dry run)" : "");
+      spdlog::info("{}", summary);
+      service.status(summary);
     }
-    const timespec wait{static_cast<time_t>(interval), 0};
-    const int sig = sigtimedwait(&signals, nullptr, &wait);
+    service.alive();
+    const int sig = wait_for_signal(signals, std::chrono::seconds(interval), service);
     if (sig == SIGTERM || sig == SIGINT) {
       spdlog::info("stopping on signal {}", sig);
+      service.stopping();
       return 0;
     }
     if (sig == SIGHUP) {
+      service.reloading();
       Expected<Setup> reloaded = load_setup(global);
       if (reloaded) {
         setup->config = std::move(reloaded->config);
@@ -327,6 +366,7 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
       } else {
         spdlog::error("configuration kept: {}", reloaded.error().message);
       }
+      service.ready("configuration re-read");
     }
   }
 }

@@ -101,7 +101,9 @@ class Reader : public detail::TomlReader {
   Config read(const toml::table& root) const {
     Config config;
     config.source = source_;
-    only_keys(root, {"pmta", "state", "pool", "isp", "reader", "run", "policy", "reputation"}, "");
+    only_keys(root,
+              {"pmta", "state", "pool", "isp", "reader", "run", "policy", "reputation", "metrics"},
+              "");
     if (const toml::table* pmta = table(root, "pmta")) {
       only_keys(*pmta, {"command", "accounting", "fragments", "config", "timeout_seconds"},
                 "[pmta]");
@@ -150,6 +152,20 @@ class Reader : public detail::TomlReader {
     }
     if (const toml::table* reputation = table(root, "reputation")) {
       config.reputation = read_reputation(*reputation);
+    }
+    if (const toml::table* metrics = table(root, "metrics")) {
+      only_keys(*metrics, {"textfile"}, "[metrics]");
+      if (auto v = path(*metrics, "textfile")) {
+        // node_exporter's textfile collector reads only *.prom files: any other name would be
+        // written every cycle and never collected.
+        if (!v->ends_with(".prom") || v->ends_with("/.prom")) {
+          fail(metrics->get("textfile"),
+               "[metrics] 'textfile' must be a file name ending in .prom (node_exporter reads "
+               "only those), not '" +
+                   shown(*v) + "'");
+        }
+        config.metrics_textfile = *v;
+      }
     }
     // Before the pools: each pool's table is checked on top of this one.
     if (const toml::table* policy = table(root, "policy")) {

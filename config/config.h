@@ -124,6 +124,9 @@ struct Config {
   std::vector<PoolTable> pools;
   std::vector<IspTable> isps;
   std::optional<ReputationTable> reputation;  // nullopt: no reputation command
+  // [metrics] textfile: where `once` and `run` write Prometheus metrics after each cycle, for
+  // node_exporter's textfile collector; an absolute path ending in .prom. Empty: none.
+  std::string metrics_textfile;
 };
 
 struct LoadResult {

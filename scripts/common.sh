@@ -6,8 +6,9 @@ SLUICE_PACKAGES=(
   cmake ninja-build g++ pkg-config python3
   libtomlplusplus-dev libsqlite3-dev libspdlog-dev libfmt-dev
   libboost-dev libboost-filesystem-dev libre2-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libsystemd-dev
   libgtest-dev libgmock-dev googletest libtrompeloeil-cpp-dev
+  systemd
 )
 SLUICE_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 

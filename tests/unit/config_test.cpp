@@ -1288,5 +1288,48 @@ TEST(ConfigErrors, WarmupRatesValidation) {
             "sluice.toml:2: unknown key 'warmup_rate' in [policy]");
 }
 
+// --- [metrics] ---
+
+TEST(Config, MetricsTextfile) {
+  const LoadResult none = load_string(kSample, "sluice.toml");
+  ASSERT_TRUE(none.config.has_value()) << none.error;
+  EXPECT_EQ(none.config->metrics_textfile, "");
+  const LoadResult set = load_string(
+      "[metrics]\ntextfile = \"/var/lib/prometheus/node-exporter/sluice.prom\"\n", "sluice.toml");
+  ASSERT_TRUE(set.config.has_value()) << set.error;
+  EXPECT_EQ(set.config->metrics_textfile, "/var/lib/prometheus/node-exporter/sluice.prom");
+}
+
+TEST(ConfigErrors, MetricsValues) {
+  EXPECT_EQ(error_of("[metrics]\ntextfile = \"sluice.prom\"\n"),
+            "sluice.toml:2: 'textfile' must be an absolute path, not 'sluice.prom'");
+  EXPECT_EQ(error_of("[metrics]\n\ntextfile = \"/var/lib/node-exporter/sluice.txt\"\n"),
+            "sluice.toml:3: [metrics] 'textfile' must be a file name ending in .prom "
+            "(node_exporter reads only those), not '/var/lib/node-exporter/sluice.txt'");
+  EXPECT_EQ(error_of("[metrics]\ntextfile = \"/var/lib/node-exporter/.prom\"\n"),
+            "sluice.toml:2: [metrics] 'textfile' must be a file name ending in .prom "
+            "(node_exporter reads only those), not '/var/lib/node-exporter/.prom'");
+  EXPECT_EQ(error_of("[metrics]\ntextfile = 1\n"), "sluice.toml:2: 'textfile' must be a string");
+  EXPECT_EQ(error_of("[metrics]\ntextfile = \"/x.prom\"\nlisten = \":9100\"\n"),
+            "sluice.toml:3: unknown key 'listen' in [metrics]");
+  EXPECT_EQ(error_of("metrics = \"/x.prom\"\n"), "sluice.toml:1: 'metrics' must be a table");
+}
+
+TEST(Config, ExampleMetricsTableLoadsUncommented) {
+  std::ifstream in(std::string(SLUICE_SOURCE_DIR) + "/examples/sluice.toml");
+  std::string line;
+  std::string table;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (line == "# [metrics]") inside = true;
+    if (!inside) continue;
+    if (line.empty()) break;
+    table += line.substr(2) + "\n";
+  }
+  const LoadResult uncommented = load_string(table, "metrics");
+  ASSERT_TRUE(uncommented.config.has_value()) << uncommented.error << "\n" << table;
+  EXPECT_EQ(uncommented.config->metrics_textfile, "/var/lib/prometheus/node-exporter/sluice.prom");
+}
+
 }  // namespace
 }  // namespace sluice::config
