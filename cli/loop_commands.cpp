@@ -27,6 +27,7 @@
 #include "cli/diff.h"
 #include "cli/known_reputation.h"
 #include "cli/metrics.h"
+#include "cli/metrics_server.h"
 #include "cli/override_commands.h"
 #include "controller/estimator.h"
 #include "controller/fragment.h"
@@ -311,6 +312,16 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
     clock = std::make_unique<ShiftedClock>(setup->now);
   }
 
+  // Started after the signal mask is set: its thread must not take SIGTERM or SIGHUP. A change
+  // of [metrics] listen takes a restart.
+  std::unique_ptr<MetricsServer> server;
+  if (setup->config.metrics_listen_port != 0) {
+    Expected<std::unique_ptr<MetricsServer>> started =
+        MetricsServer::start(setup->config.metrics_listen_host, setup->config.metrics_listen_port);
+    if (!started) return fail(started.error().message);
+    server = std::move(*started);
+    spdlog::info("serving metrics on port {}", server->port());
+  }
   adapters::ServiceNotifier service;
   service.ready("running a cycle every " + std::to_string(interval) + " s");
   while (true) {
@@ -336,8 +347,10 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
       spdlog::error("cycle failed: {}", report.error().message);
       service.status("last cycle failed: " + report.error().message);
     } else {
-      export_metrics(setup->config, setup->pairs, **store, *report,
-                     std::chrono::steady_clock::now() - started);
+      const std::optional<std::string> metrics =
+          export_metrics(setup->config, setup->pairs, **store, *report,
+                         std::chrono::steady_clock::now() - started);
+      if (server && metrics) server->publish(*metrics);
       log_cycle_warnings(*report);
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);

@@ -218,22 +218,25 @@ Expected<MetricsInput> collect_metrics(const config::Config& config,
   return in;
 }
 
-void export_metrics(const config::Config& config, const std::vector<ManagedPair>& pairs,
-                    StateStore& store, const CycleReport& report,
-                    std::chrono::steady_clock::duration took) {
-  if (config.metrics_textfile.empty()) return;
+std::optional<std::string> export_metrics(const config::Config& config,
+                                          const std::vector<ManagedPair>& pairs, StateStore& store,
+                                          const CycleReport& report,
+                                          std::chrono::steady_clock::duration took) {
+  if (config.metrics_textfile.empty() && config.metrics_listen_port == 0) return std::nullopt;
   Expected<MetricsInput> input = collect_metrics(config, pairs, store, report, took);
   if (!input) {
-    spdlog::warn("metrics not written to {}: {}", config.metrics_textfile, input.error().message);
-    return;
+    spdlog::warn("metrics not updated: {}", input.error().message);
+    return std::nullopt;
   }
+  std::string text = render_metrics(*input);
   // The atomic writer's temporary file is <name>.tmp-XXXXXX, which does not end in .prom: the
   // textfile collector never reads a partial file.
-  if (Status s =
-          adapters::write_file_atomically(config.metrics_textfile, render_metrics(*input), 0644);
-      !s) {
-    spdlog::warn("metrics not written: {}", s.error().message);
+  if (!config.metrics_textfile.empty()) {
+    if (Status s = adapters::write_file_atomically(config.metrics_textfile, text, 0644); !s) {
+      spdlog::warn("metrics not written: {}", s.error().message);
+    }
   }
+  return text;
 }
 
 }  // namespace sluice::cli

@@ -52,9 +52,11 @@ Expected<MetricsInput> collect_metrics(const config::Config& config,
                                        const CycleReport& report,
                                        std::chrono::steady_clock::duration took);
 
-// Writes them to [metrics] textfile when it is set; a failure is a warning, never a failed cycle.
-void export_metrics(const config::Config& config, const std::vector<ManagedPair>& pairs,
-                    StateStore& store, const CycleReport& report,
-                    std::chrono::steady_clock::duration took);
+// Writes them to [metrics] textfile when it is set, and returns their text when a textfile or a
+// listener wants it; a failure is a warning, never a failed cycle.
+std::optional<std::string> export_metrics(const config::Config& config,
+                                          const std::vector<ManagedPair>& pairs, StateStore& store,
+                                          const CycleReport& report,
+                                          std::chrono::steady_clock::duration took);
 
 }  // namespace sluice::cli

@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include <arpa/inet.h>
+
 #include <toml++/toml.h>
 
 #include "config/file_safety.h"
@@ -94,6 +96,28 @@ bool is_rate(std::string_view text) {
   return is_count(text.substr(0, slash)) && (per.empty() || is_count(per));
 }
 
+// "ADDRESS:PORT", the address an IPv4 or (in brackets) IPv6 literal: a name would need a
+// resolver, and the listener binds where the operator says, nowhere else.
+std::optional<std::pair<std::string, int>> parse_listen(const std::string& text) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= text.size()) return std::nullopt;
+  std::string host = text.substr(0, colon);
+  const std::string port_text = text.substr(colon + 1);
+  if (port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int port = std::stoi(port_text);
+  if (port < 1 || port > 65535) return std::nullopt;
+  unsigned char address[16];
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (::inet_pton(AF_INET6, host.c_str(), address) != 1) return std::nullopt;
+  } else if (::inet_pton(AF_INET, host.c_str(), address) != 1) {
+    return std::nullopt;
+  }
+  return std::pair{host, port};
+}
+
 class Reader : public detail::TomlReader {
  public:
   using TomlReader::TomlReader;
@@ -154,7 +178,20 @@ class Reader : public detail::TomlReader {
       config.reputation = read_reputation(*reputation);
     }
     if (const toml::table* metrics = table(root, "metrics")) {
-      only_keys(*metrics, {"textfile"}, "[metrics]");
+      only_keys(*metrics, {"textfile", "listen"}, "[metrics]");
+      if (const toml::node* node = metrics->get("listen")) {
+        const std::optional<std::pair<std::string, int>> listen =
+            node->is_string() ? parse_listen(node->as_string()->get()) : std::nullopt;
+        if (!listen) {
+          fail(node,
+               "[metrics] 'listen' must be an IP address and a port such as \"127.0.0.1:9465\" or "
+               "\"[::1]:9465\", not " +
+                   rendered(*node));
+        } else {
+          config.metrics_listen_host = listen->first;
+          config.metrics_listen_port = listen->second;
+        }
+      }
       if (auto v = path(*metrics, "textfile")) {
         // node_exporter's textfile collector reads only *.prom files: any other name would be
         // written every cycle and never collected.

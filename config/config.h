@@ -127,6 +127,10 @@ struct Config {
   // [metrics] textfile: where `once` and `run` write Prometheus metrics after each cycle, for
   // node_exporter's textfile collector; an absolute path ending in .prom. Empty: none.
   std::string metrics_textfile;
+  // [metrics] listen = "127.0.0.1:9465" (or "[::1]:9465"): `run` serves the same metrics on
+  // http://ADDRESS:PORT/metrics. Port 0: no listener.
+  std::string metrics_listen_host;
+  int metrics_listen_port = 0;
 };
 
 struct LoadResult {

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -172,6 +176,63 @@ TEST(MetricsE2E, RunWritesMetricsAfterItsCycles) {
   EXPECT_EQ(exposition_problems(text), "") << text;
   EXPECT_EQ(samples_of(text)["sluice_reloads_total"], 1);
   EXPECT_EQ(others_in(file.parent_path(), file), "");
+}
+
+// A free port on 127.0.0.1, as the kernel hands it out.
+int free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t size = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), size);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &size);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The body of GET /metrics, or "" when nothing answers.
+std::string scrape(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  std::string out;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    const std::string request = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    (void)::write(fd, request.data(), request.size());
+    char buffer[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buffer, sizeof buffer)) > 0) out.append(buffer, static_cast<size_t>(n));
+  }
+  ::close(fd);
+  const auto body = out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : out.substr(body + 4);
+}
+
+TEST(MetricsE2E, RunServesTheSameMetricsOnItsListener) {
+  Sandbox box;
+  const fs::path file = with_metrics(box);
+  const int port = free_port();
+  append_file(box.config(), "listen = \"127.0.0.1:" + std::to_string(port) + "\"\n");
+  write_file(box.log(), kHeader + traffic(kNow - kHour, kNow, 600, 60));
+  BackgroundProcess daemon({SLUICE_BINARY, "--config", box.config().string(), "--now", iso(kNow),
+                            "run", "--interval", "60s"},
+                           box.scratch() / "run.out", box.scratch() / "run.err");
+  const std::string cut = "sluice_max_smtp_out{" + std::string(kPair) + "} 4\n";
+  std::string served;
+  ASSERT_TRUE(eventually(
+      [&] {
+        served = scrape(port);
+        return contains(served, cut);
+      },
+      10s))
+      << served << slurp(box.scratch() / "run.err");
+  EXPECT_EQ(exposition_problems(served), "") << served;
+  EXPECT_EQ(served, slurp(file));
+  ASSERT_EQ(::kill(daemon.pid(), SIGTERM), 0);
+  EXPECT_EQ(daemon.wait_for_exit(5s), std::optional<int>(0)) << slurp(box.scratch() / "run.err");
 }
 
 }  // namespace

@@ -1300,6 +1300,20 @@ TEST(Config, MetricsTextfile) {
   EXPECT_EQ(set.config->metrics_textfile, "/var/lib/prometheus/node-exporter/sluice.prom");
 }
 
+TEST(Config, MetricsListen) {
+  const LoadResult none = load_string(kSample, "sluice.toml");
+  ASSERT_TRUE(none.config.has_value()) << none.error;
+  EXPECT_EQ(none.config->metrics_listen_port, 0);
+  const LoadResult v4 = load_string("[metrics]\nlisten = \"127.0.0.1:9465\"\n", "sluice.toml");
+  ASSERT_TRUE(v4.config.has_value()) << v4.error;
+  EXPECT_EQ(v4.config->metrics_listen_host, "127.0.0.1");
+  EXPECT_EQ(v4.config->metrics_listen_port, 9465);
+  const LoadResult v6 = load_string("[metrics]\nlisten = \"[::1]:9100\"\n", "sluice.toml");
+  ASSERT_TRUE(v6.config.has_value()) << v6.error;
+  EXPECT_EQ(v6.config->metrics_listen_host, "::1");
+  EXPECT_EQ(v6.config->metrics_listen_port, 9100);
+}
+
 TEST(ConfigErrors, MetricsValues) {
   EXPECT_EQ(error_of("[metrics]\ntextfile = \"sluice.prom\"\n"),
             "sluice.toml:2: 'textfile' must be an absolute path, not 'sluice.prom'");
@@ -1310,8 +1324,24 @@ TEST(ConfigErrors, MetricsValues) {
             "sluice.toml:2: [metrics] 'textfile' must be a file name ending in .prom "
             "(node_exporter reads only those), not '/var/lib/node-exporter/.prom'");
   EXPECT_EQ(error_of("[metrics]\ntextfile = 1\n"), "sluice.toml:2: 'textfile' must be a string");
-  EXPECT_EQ(error_of("[metrics]\ntextfile = \"/x.prom\"\nlisten = \":9100\"\n"),
-            "sluice.toml:3: unknown key 'listen' in [metrics]");
+  EXPECT_EQ(error_of("[metrics]\ntextfile = \"/x.prom\"\nport = 9100\n"),
+            "sluice.toml:3: unknown key 'port' in [metrics]");
+  const std::pair<const char*, const char*> bad_listens[] = {
+      {"\":9100\"", "':9100'"},
+      {"\"localhost:9465\"", "'localhost:9465'"},
+      {"\"127.0.0.1\"", "'127.0.0.1'"},
+      {"\"127.0.0.1:0\"", "'127.0.0.1:0'"},
+      {"\"127.0.0.1:65536\"", "'127.0.0.1:65536'"},
+      {"\"::1:9465\"", "'::1:9465'"},
+      {"\"[::1]:x\"", "'[::1]:x'"},
+      {"9465", "9465"}};
+  for (const auto& [listen, shown] : bad_listens) {
+    SCOPED_TRACE(listen);
+    EXPECT_EQ(error_of(std::string("[metrics]\nlisten = ") + listen + "\n"),
+              std::string("sluice.toml:2: [metrics] 'listen' must be an IP address and a port such "
+                          "as \"127.0.0.1:9465\" or \"[::1]:9465\", not ") +
+                  shown);
+  }
   EXPECT_EQ(error_of("metrics = \"/x.prom\"\n"), "sluice.toml:1: 'metrics' must be a table");
 }
 
