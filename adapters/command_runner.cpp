@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/process/args.hpp>
 #include <boost/process/async.hpp>
 #include <boost/process/async_pipe.hpp>
@@ -16,6 +17,7 @@
 #include <boost/process/io.hpp>
 #include <cerrno>
 #include <exception>
+#include <optional>
 #include <system_error>
 
 #include "controller/fault_point.h"
@@ -61,12 +63,14 @@ int exit_code_of(int status) {
   return -1;
 }
 
-CommandResult run_child(const std::vector<std::string>& argv, std::chrono::milliseconds timeout) {
+CommandResult run_child(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                        const std::optional<std::string>& input) {
   CommandResult result;
   const std::string& program = argv.front();
   asio::io_context io;
   bp::async_pipe out_pipe(io);
   bp::async_pipe err_pipe(io);
+  bp::async_pipe in_pipe(io);
   // The run ends when the child has exited and both pipes reached end of file, or at the
   // deadline plus the drain time.
   asio::steady_timer deadline(io);
@@ -78,16 +82,18 @@ CommandResult run_child(const std::vector<std::string>& argv, std::chrono::milli
   };
   std::error_code wait_error;
   std::error_code launch_error;
-  bp::child child(
-      bp::exe = program, bp::args = std::vector<std::string>(argv.begin() + 1, argv.end()),
-      bp::std_in = bp::null, bp::std_out = out_pipe, bp::std_err = err_pipe, io,
-      bp::on_exit =
-          [&](int, const std::error_code& error) {
-            exited = true;
-            wait_error = error;
-            finish_when_done();
-          },
-      ChildSetup{}, launch_error);
+  const auto on_exit = [&](int, const std::error_code& error) {
+    exited = true;
+    wait_error = error;
+    finish_when_done();
+  };
+  const std::vector<std::string> args(argv.begin() + 1, argv.end());
+  bp::child child = input ? bp::child(bp::exe = program, bp::args = args, bp::std_in = in_pipe,
+                                      bp::std_out = out_pipe, bp::std_err = err_pipe, io,
+                                      bp::on_exit = on_exit, ChildSetup{}, launch_error)
+                          : bp::child(bp::exe = program, bp::args = args, bp::std_in = bp::null,
+                                      bp::std_out = out_pipe, bp::std_err = err_pipe, io,
+                                      bp::on_exit = on_exit, ChildSetup{}, launch_error);
   if (launch_error) {
     result.error = program + ": " + launch_error.message();
     return result;
@@ -98,6 +104,15 @@ CommandResult run_child(const std::vector<std::string>& argv, std::chrono::milli
     --open_pipes;
     finish_when_done();
   };
+  // The input is written while the output is read: a child that answers before it has read all
+  // of it never deadlocks against us. A child that does not read it gets EPIPE, which is fine.
+  if (input) {
+    asio::async_write(in_pipe, asio::buffer(*input),
+                      [&](const boost::system::error_code&, std::size_t) {
+                        boost::system::error_code ignored;
+                        in_pipe.close(ignored);
+                      });
+  }
   asio::async_read(out_pipe, asio::dynamic_buffer(result.out), on_read);
   asio::async_read(err_pipe, asio::dynamic_buffer(result.err), on_read);
   deadline.expires_after(timeout);
@@ -127,6 +142,30 @@ CommandResult run_child(const std::vector<std::string>& argv, std::chrono::milli
 
 CommandResult ProcessRunner::run(const std::vector<std::string>& argv,
                                  std::chrono::milliseconds timeout) {
+  return launch(argv, timeout, std::nullopt);
+}
+
+CommandResult ProcessRunner::run_with_input(const std::vector<std::string>& argv,
+                                            const std::string& input,
+                                            std::chrono::milliseconds timeout) {
+  // A child that exits without reading all of its input fails our write with EPIPE, and the
+  // SIGPIPE that comes with it would kill us: blocked here, and taken back before unblocking.
+  sigset_t pipe_signal;
+  sigemptyset(&pipe_signal);
+  sigaddset(&pipe_signal, SIGPIPE);
+  sigset_t previous;
+  pthread_sigmask(SIG_BLOCK, &pipe_signal, &previous);
+  CommandResult result = launch(argv, timeout, input);
+  const timespec no_wait{0, 0};
+  while (sigtimedwait(&pipe_signal, nullptr, &no_wait) > 0) {
+  }
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return result;
+}
+
+CommandResult ProcessRunner::launch(const std::vector<std::string>& argv,
+                                    std::chrono::milliseconds timeout,
+                                    const std::optional<std::string>& input) {
   CommandResult result;
   if (argv.empty()) {
     result.error = "cannot run an empty command";
@@ -137,7 +176,7 @@ CommandResult ProcessRunner::run(const std::vector<std::string>& argv,
     return result;
   }
   try {
-    result = run_child(argv, timeout);
+    result = run_child(argv, timeout, input);
     fault_point("after-command");
     return result;
   } catch (const std::exception& e) {

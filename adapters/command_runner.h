@@ -2,6 +2,7 @@
 // The real CommandRunner: runs a program directly (fork + execve, never a shell) on Boost.Process.
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ class ProcessRunner : public CommandRunner {
  public:
   CommandResult run(const std::vector<std::string>& argv,
                     std::chrono::milliseconds timeout) override;
+  // The same, with `input` on the child's stdin instead of /dev/null (the [notify] hook's event).
+  CommandResult run_with_input(const std::vector<std::string>& argv, const std::string& input,
+                               std::chrono::milliseconds timeout);
+
+ private:
+  CommandResult launch(const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
+                       const std::optional<std::string>& input);
 };
 
 }  // namespace sluice::adapters

@@ -28,6 +28,7 @@
 #include "cli/known_reputation.h"
 #include "cli/metrics.h"
 #include "cli/metrics_server.h"
+#include "cli/notify.h"
 #include "cli/override_commands.h"
 #include "controller/estimator.h"
 #include "controller/fragment.h"
@@ -150,6 +151,9 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
   if (mode != CycleMode::plan) {
     export_metrics(config, setup->pairs, **store, *report,
                    std::chrono::steady_clock::now() - started);
+  }
+  if (config.notify) {
+    send_events(*config.notify, runner, notable_events(*report, config.interval_seconds));
   }
   for (const std::string& w : report->read.warnings) spdlog::warn("{}", w);
   log_cycle_warnings(*report);
@@ -351,6 +355,9 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
           export_metrics(setup->config, setup->pairs, **store, *report,
                          std::chrono::steady_clock::now() - started);
       if (server && metrics) server->publish(*metrics);
+      if (setup->config.notify) {
+        send_events(*setup->config.notify, runner, notable_events(*report, interval));
+      }
       log_cycle_warnings(*report);
       for (const Decision& d : report->decisions) spdlog::info("{}", decision_line(d));
       if (!report->changes.empty()) spdlog::info("pmta: {}", report->pmta_outcome);

@@ -126,7 +126,8 @@ class Reader : public detail::TomlReader {
     Config config;
     config.source = source_;
     only_keys(root,
-              {"pmta", "state", "pool", "isp", "reader", "run", "policy", "reputation", "metrics"},
+              {"pmta", "state", "pool", "isp", "reader", "run", "policy", "reputation", "metrics",
+               "notify"},
               "");
     if (const toml::table* pmta = table(root, "pmta")) {
       only_keys(*pmta, {"command", "accounting", "fragments", "config", "timeout_seconds"},
@@ -177,6 +178,15 @@ class Reader : public detail::TomlReader {
     if (const toml::table* reputation = table(root, "reputation")) {
       config.reputation = read_reputation(*reputation);
     }
+    if (const toml::table* notify = table(root, "notify")) {
+      only_keys(*notify, {"command", "timeout_seconds"}, "[notify]");
+      NotifyTable hook;
+      hook.command = command(*notify, "[notify]");
+      if (auto v = integer(*notify, "timeout_seconds", Scope{"", "[notify]"}, 1, 600)) {
+        hook.timeout_seconds = *v;
+      }
+      config.notify = std::move(hook);
+    }
     if (const toml::table* metrics = table(root, "metrics")) {
       only_keys(*metrics, {"textfile", "listen"}, "[metrics]");
       if (const toml::node* node = metrics->get("listen")) {
@@ -213,31 +223,37 @@ class Reader : public detail::TomlReader {
     return config;
   }
 
-  ReputationTable read_reputation(const toml::table& t) const {
-    only_keys(t, {"command", "interval_minutes"}, "[reputation]");
-    ReputationTable reputation;
+  // An argument vector run without a shell: strings, the program's absolute path first.
+  std::vector<std::string> command(const toml::table& t, const std::string& table) const {
+    std::vector<std::string> argv;
     const toml::node* node = t.get("command");
-    if (node == nullptr) fail(&t, "[reputation] needs 'command'");
+    if (node == nullptr) fail(&t, table + " needs 'command'");
     const toml::array* array = node->as_array();
     if (array == nullptr || array->empty()) {
-      fail(node,
-           "[reputation] 'command' must be an array of strings, the program's absolute path "
-           "first, not " +
-               rendered(*node));
+      fail(node, table +
+                     " 'command' must be an array of strings, the program's absolute path "
+                     "first, not " +
+                     rendered(*node));
     }
     for (const toml::node& item : *array) {
       // An argument vector cannot carry a NUL: execve would cut the argument short.
       if (!item.is_string() || item.as_string()->get().find('\0') != std::string::npos) {
-        fail(&item,
-             "[reputation] 'command' must hold only strings without NUL, not " + rendered(item));
+        fail(&item, table + " 'command' must hold only strings without NUL, not " + rendered(item));
       }
-      reputation.command.push_back(item.as_string()->get());
+      argv.push_back(item.as_string()->get());
     }
-    const std::string& program = reputation.command.front();
+    const std::string& program = argv.front();
     if (program.empty() || program.front() != '/') {
       fail(node,
-           "[reputation] 'command' must start with an absolute path, not '" + shown(program) + "'");
+           table + " 'command' must start with an absolute path, not '" + shown(program) + "'");
     }
+    return argv;
+  }
+
+  ReputationTable read_reputation(const toml::table& t) const {
+    only_keys(t, {"command", "interval_minutes"}, "[reputation]");
+    ReputationTable reputation;
+    reputation.command = command(t, "[reputation]");
     if (auto v = integer(t, "interval_minutes", Scope{"", "[reputation]"}, 1, 10080)) {
       reputation.interval_minutes = *v;
     }

@@ -108,6 +108,13 @@ struct ReputationTable {
   std::int64_t interval_minutes = 60;  // 1..10080: between two runs, the last tiers are used
 };
 
+// [notify]: run on a cut, a pair entering no-effect, a failed reload and an expired override,
+// with the event as one JSON object on stdin.
+struct NotifyTable {
+  std::vector<std::string> command;   // the argument vector; the first an absolute path
+  std::int64_t timeout_seconds = 10;  // 1..600
+};
+
 struct Config {
   std::string source;  // the file it was read from; empty for the built-in defaults
   std::string pmta_command = "/usr/sbin/pmta";
@@ -124,6 +131,7 @@ struct Config {
   std::vector<PoolTable> pools;
   std::vector<IspTable> isps;
   std::optional<ReputationTable> reputation;  // nullopt: no reputation command
+  std::optional<NotifyTable> notify;          // nullopt: no notification hook
   // [metrics] textfile: where `once` and `run` write Prometheus metrics after each cycle, for
   // node_exporter's textfile collector; an absolute path ending in .prom. Empty: none.
   std::string metrics_textfile;

@@ -94,6 +94,23 @@ TEST_F(CommandRunnerTest, ExitZeroSucceeds) {
   EXPECT_TRUE(r.succeeded());
 }
 
+TEST_F(CommandRunnerTest, InputReachesTheChildsStdin) {
+  const std::string input = "{\"event\":\"cut\"}\n" + std::string(1 << 20, 'x');
+  const CommandResult r = runner_.run_with_input({script("hook", "wc -c")}, input, 10s);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.substr(r.out.find_first_not_of(' ')), std::to_string(input.size()) + "\n");
+  // Without input, stdin is /dev/null: a child that reads it sees its end at once.
+  const std::string none = runner_.run({script("reader", "wc -c")}, 10s).out;
+  EXPECT_EQ(none.substr(none.find_first_not_of(' ')), "0\n");
+}
+
+TEST_F(CommandRunnerTest, AChildThatIgnoresItsInputIsNoProblem) {
+  const CommandResult r =
+      runner_.run_with_input({script("hook", "exit 0")}, std::string(1 << 20, 'x'), 10s);
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_FALSE(r.timed_out);
+}
+
 TEST_F(CommandRunnerTest, ArgumentsReachTheChildVerbatim) {
   const std::string pmta = script("pmta", R"(printf '<%s>\n' "$0" "$@")");
   const std::string canary = (dir_ / "pwned").string();

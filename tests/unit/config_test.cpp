@@ -1300,6 +1300,33 @@ TEST(Config, MetricsTextfile) {
   EXPECT_EQ(set.config->metrics_textfile, "/var/lib/prometheus/node-exporter/sluice.prom");
 }
 
+TEST(Config, NotifyHook) {
+  const LoadResult none = load_string(kSample, "sluice.toml");
+  ASSERT_TRUE(none.config.has_value()) << none.error;
+  EXPECT_FALSE(none.config->notify);
+  const LoadResult set = load_string(
+      "[notify]\ncommand = [\"/usr/local/bin/page\", \"--team\", \"mail\"]\ntimeout_seconds = 5\n",
+      "sluice.toml");
+  ASSERT_TRUE(set.config.has_value()) << set.error;
+  ASSERT_TRUE(set.config->notify);
+  EXPECT_EQ(set.config->notify->command,
+            (std::vector<std::string>{"/usr/local/bin/page", "--team", "mail"}));
+  EXPECT_EQ(set.config->notify->timeout_seconds, 5);
+}
+
+TEST(ConfigErrors, NotifyValues) {
+  EXPECT_EQ(error_of("[notify]\ntimeout_seconds = 5\n"), "sluice.toml:1: [notify] needs 'command'");
+  EXPECT_EQ(error_of("[notify]\ncommand = [\"page\"]\n"),
+            "sluice.toml:2: [notify] 'command' must start with an absolute path, not 'page'");
+  EXPECT_EQ(error_of("[notify]\ncommand = \"/bin/page\"\n"),
+            "sluice.toml:2: [notify] 'command' must be an array of strings, the program's "
+            "absolute path first, not '/bin/page'");
+  EXPECT_EQ(error_of("[notify]\ncommand = [\"/bin/page\"]\ntimeout_seconds = 0\n"),
+            "sluice.toml:3: [notify] 'timeout_seconds' must be an integer from 1 to 600, not 0");
+  EXPECT_EQ(error_of("[notify]\ncommand = [\"/bin/page\"]\nshell = true\n"),
+            "sluice.toml:3: unknown key 'shell' in [notify]");
+}
+
 TEST(Config, MetricsListen) {
   const LoadResult none = load_string(kSample, "sluice.toml");
   ASSERT_TRUE(none.config.has_value()) << none.error;
