@@ -4,6 +4,7 @@
 #include <spdlog/sinks/systemd_sink.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -17,6 +18,8 @@
 #include "cli/report_format.h"
 #include "cli/setup.h"
 #include "cli/sim_commands.h"
+#include "cli/status_html.h"
+#include "state/sqlite_store.h"
 
 namespace sluice::cli {
 
@@ -50,6 +53,48 @@ void log_read_problems(const ReadStats& stats) {
   if (stats.warnings.size() > shown) {
     spdlog::warn("... and {} more warnings", stats.warnings.size() - shown);
   }
+}
+
+// The controller's side of the report's period, when this host's state database has it: each
+// pair's value with its decisions marked, beside the log's deferral rates by class. Empty when
+// there is no database (a report on another host's logs).
+std::string decision_pictures(const config::Config& config, const Report& report) {
+  if (!report.first_time || !report.last_time || ::access(config.database.c_str(), R_OK) != 0) {
+    return "";
+  }
+  Expected<std::unique_ptr<state::SqliteStore>> store =
+      state::SqliteStore::open_read_only(config.database);
+  if (!store) {
+    spdlog::warn("the report shows no decisions: {}", store.error().message);
+    return "";
+  }
+  Expected<std::vector<PairState>> pairs = (*store)->load_pairs();
+  Expected<std::vector<DecisionRecord>> history = (*store)->history({});
+  if (!pairs || !history) return "";
+  const UnixSeconds from = *report.first_time;
+  const UnixSeconds to = *report.last_time + report.bucket_seconds;
+  std::vector<PairPicture> pictures;
+  for (const PairState& s : *pairs) {
+    PairPicture p;
+    p.pool = s.pool;
+    p.isp = s.isp;
+    p.value = s.max_smtp_out;
+    p.phase = std::string(to_string(s.phase)) + " now";
+    for (const DecisionRecord& r : *history) {
+      const Decision& d = r.decision;
+      if (d.pool == s.pool && d.isp == s.isp && d.vmta.empty() && r.applied && d.at >= from &&
+          d.at <= to) {
+        p.decisions.push_back(d);
+      }
+    }
+    if (auto found = report.pair_series.find({s.pool, s.isp}); found != report.pair_series.end()) {
+      p.buckets = found->second;
+    }
+    pictures.push_back(std::move(p));
+  }
+  if (pictures.empty()) return "";
+  return "<h1>What sluice decided (" + html_escape(config.database) + ")</h1>" +
+         pair_pictures_section(pictures, from, to);
 }
 
 int run_report(const GlobalOptions& global, const ReportArgs& args) {
@@ -101,6 +146,10 @@ int run_report(const GlobalOptions& global, const ReportArgs& args) {
     rendered = format_report_json(report);
   } else if (format == "html") {
     rendered = format_report_html(report);
+    const std::string pictures = decision_pictures(*config, report);
+    if (const auto end = rendered.rfind("</body>"); !pictures.empty() && end != std::string::npos) {
+      rendered.insert(end, pictures);
+    }
   } else {
     rendered = format_report_text(report);
   }
@@ -197,8 +246,17 @@ int run(int argc, char** argv) {
   run_cmd->add_flag("--dry-run", dry_run, "Decide and record, never apply");
   run_cmd->add_option("--interval", interval,
                       "Time between cycles (default [run] interval_seconds)");
-  app.add_subcommand("status",
-                     "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
+  StatusArgs status_args;
+  CLI::App* status = app.add_subcommand(
+      "status", "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
+  status
+      ->add_option("--format", status_args.format,
+                   "text (default) or html: the value against time with every decision marked, "
+                   "beside the deferral rate by class, over --days")
+      ->check(CLI::IsMember({"text", "html"}));
+  status->add_option("--days", status_args.days, "Days the html charts cover (default 7)")
+      ->check(CLI::Range(1, 35));
+  status->add_option("--out", status_args.out, "Write the html page to this file (atomically)");
   HistoryArgs history_args;
   CLI::App* history = app.add_subcommand("history", "The decision audit trail");
   history->add_option("--pool", history_args.pool, "Only this pool");
@@ -308,7 +366,7 @@ int run(int argc, char** argv) {
     if (once->parsed()) return run_once(global, dry_run);
     if (app.got_subcommand("plan")) return run_plan(global);
     if (run_cmd->parsed()) return run_daemon(global, dry_run, interval);
-    if (app.got_subcommand("status")) return run_status(global);
+    if (app.got_subcommand("status")) return run_status(global, status_args);
     if (history->parsed()) return run_history(global, history_args);
     if (explain->parsed()) return run_explain(global, explain_pool, explain_isp);
     if (ack->parsed()) return run_ack(global, ack_pool, ack_isp);

@@ -16,6 +16,7 @@
 #include <sstream>
 
 #include "adapters/accounting_reader.h"
+#include "adapters/atomic_file.h"
 #include "adapters/command_runner.h"
 #include "adapters/fragment_files.h"
 #include "adapters/override_file.h"
@@ -30,6 +31,7 @@
 #include "cli/metrics_server.h"
 #include "cli/notify.h"
 #include "cli/override_commands.h"
+#include "cli/status_html.h"
 #include "controller/estimator.h"
 #include "controller/fragment.h"
 #include "state/sqlite_store.h"
@@ -391,7 +393,7 @@ int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& int
   }
 }
 
-int run_status(const GlobalOptions& global) {
+int run_status(const GlobalOptions& global, const StatusArgs& args) {
   Expected<Setup> setup = load_setup(global);
   if (!setup) return fail(setup.error().message);
   Expected<std::unique_ptr<state::SqliteStore>> store =
@@ -402,7 +404,8 @@ int run_status(const GlobalOptions& global) {
   Expected<std::map<PairKey, Tier>> reputation = known_reputation(setup->config, **store);
   if (!reputation) return fail(reputation.error().message);
   const UnixSeconds now = setup->now;
-  Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - 86400);
+  const UnixSeconds span = args.format == "html" ? args.days * 86400 : 86400;
+  Expected<std::vector<SignalBucket>> buckets = (*store)->buckets_since(now - span);
   if (!buckets) return fail(buckets.error().message);
   const auto series = series_by_pair(*buckets);
   Expected<std::vector<DecisionRecord>> history = (*store)->history({});
@@ -416,6 +419,7 @@ int run_status(const GlobalOptions& global) {
   std::string settings_notes;  // warming or recovering pairs' other settings
 
   Json rows = Json::array();
+  std::vector<PairPicture> pictures;
   std::string text;
   char line[512];
   std::snprintf(line, sizeof line, "%-16s %-8s %5s %-12s %-12s %7s %7s  %s\n", "POOL", "ISP", "MAX",
@@ -525,8 +529,29 @@ int run_status(const GlobalOptions& global) {
                    .c_str()
              : "-");
     text += line;
+    PairPicture picture;
+    picture.pool = pair.pool;
+    picture.isp = pair.isp;
+    if (seen) picture.value = state.max_smtp_out;
+    picture.cap = range.cap;
+    picture.phase = row["phase"].get<std::string>();
+    for (const DecisionRecord& r : *history) {
+      if (r.decision.pool == pair.pool && r.decision.isp == pair.isp && r.decision.vmta.empty() &&
+          r.applied && r.decision.at >= now - span && r.decision.at <= now) {
+        picture.decisions.push_back(r.decision);
+      }
+    }
+    picture.buckets = pair_series;
+    pictures.push_back(std::move(picture));
   }
-  if (global.json) {
+  if (args.format == "html") {
+    const std::string page = status_html(pictures, now - span, now);
+    if (args.out.empty()) {
+      std::fputs(page.c_str(), stdout);
+    } else if (Status s = adapters::write_file_atomically(args.out, page); !s) {
+      return fail(s.error().message);
+    }
+  } else if (global.json) {
     std::printf("%s\n",
                 Json{{"pools", rows}, {"overrides", overrides_json(shown, now)}}.dump(2).c_str());
   } else {

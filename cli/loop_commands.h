@@ -16,7 +16,12 @@ struct HistoryArgs {
 int run_once(const GlobalOptions& global, bool dry_run);
 int run_plan(const GlobalOptions& global);
 int run_daemon(const GlobalOptions& global, bool dry_run, const std::string& interval);
-int run_status(const GlobalOptions& global);
+struct StatusArgs {
+  std::string format = "text";
+  int days = 7;     // html: the span of the charts
+  std::string out;  // html: the file; empty: stdout
+};
+int run_status(const GlobalOptions& global, const StatusArgs& args);
 int run_history(const GlobalOptions& global, const HistoryArgs& args);
 // One pair: its values and cap, the last 24 h by class and IP, the last decision, what would
 // move it next, and the override in force.

@@ -69,32 +69,6 @@ void add_counts(Json& j, const BucketCounts& c) {
   j["deferred_queue"] = c.deferred_queue;
 }
 
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&#39;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
 // At most ~300 points a chart: wide ranges merge neighbouring buckets.
 std::vector<SeriesPoint> downsample(const std::vector<SeriesPoint>& points, UnixSeconds bucket) {
   if (points.empty()) return {};
@@ -152,6 +126,32 @@ std::string svg_chart(const std::vector<SeriesPoint>& raw, UnixSeconds bucket, U
 }
 
 }  // namespace
+
+std::string html_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::string format_report_text(const Report& r) {
   std::string out;

@@ -78,6 +78,7 @@ _sluice() {
         report) opts="--format --since --until --out --top --threads" ;;
         once) opts="--dry-run" ;;
         run) opts="--dry-run --interval" ;;
+        status) opts="--format --days --out" ;;
         history) opts="--pool --isp --since" ;;
         simulate) opts="--policy --days --html" ;;
         replay) opts="--from --to" ;;

@@ -220,6 +220,7 @@ Report ReportBuilder::build(const ReadStats& read) const {
   report.bucket_seconds = signals_.bucket_seconds();
   report.text_groups_pruned = pruned_ > 0;
 
+  report.pair_series = series_by_pair(signals_.buckets());
   std::map<std::string, IspFigures> isps;
   std::map<std::pair<std::string, std::string>, PoolFigures> pools;
   std::map<std::tuple<std::string, std::string, std::string>, IpFigures> ips;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "controller/estimator.h"
 #include "controller/read_stats.h"
 #include "controller/signals.h"
 
@@ -83,6 +84,8 @@ struct Report {
   std::vector<IspFigures> isps;     // by attempts, descending
   std::vector<PoolFigures> pools;   // by pool, then attempts
   std::map<std::string, std::vector<SeriesPoint>> series;  // per ISP, by time
+  // Per (pool, ISP), summed over source IPs, by time: the html report's charts by class.
+  std::map<PairKey, std::vector<PairBucket>> pair_series;
 };
 
 class ReportBuilder : public PartitionedSink {
