@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "cli/report_format.h"
 #include "controller/time_format.h"
 
 namespace sluice::cli {
@@ -13,29 +14,6 @@ namespace {
 constexpr int kWidth = 900;
 constexpr int kHeight = 160;
 constexpr int kMargin = 36;
-
-std::string escaped(std::string_view s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 // One chart: a polyline per series over the run's steps, y from 0 to `top`.
 std::string chart(const std::vector<std::pair<std::string, std::vector<double>>>& series,
@@ -49,7 +27,7 @@ std::string chart(const std::vector<std::pair<std::string, std::vector<double>>>
       "<svg viewBox=\"0 0 {0} {1}\" width=\"{0}\" height=\"{1}\" role=\"img\">"
       "<text x=\"2\" y=\"12\">{2}</text><text x=\"2\" y=\"{3}\">0</text>"
       "<text x=\"2\" y=\"{4}\">{5:g}</text>",
-      kWidth, kHeight, escaped(y_label), kHeight - kMargin / 2, kMargin / 2 + 12, top);
+      kWidth, kHeight, html_escape(y_label), kHeight - kMargin / 2, kMargin / 2 + 12, top);
   for (const auto& [name, values] : series) {
     std::string points;
     for (std::size_t i = 0; i < values.size(); ++i) {
@@ -57,7 +35,7 @@ std::string chart(const std::vector<std::pair<std::string, std::vector<double>>>
       const double y = kMargin / 2 + plot_h * (1 - std::min(values[i], top) / top);
       points += fmt::format("{:.1f},{:.1f} ", x, y);
     }
-    svg += "<polyline class=\"" + escaped(name) + "\" points=\"" + points + "\"/>";
+    svg += "<polyline class=\"" + html_escape(name) + "\" points=\"" + points + "\"/>";
   }
   return svg + "</svg>";
 }
@@ -68,15 +46,15 @@ std::string simulation_html(const sim::SimulationResult& result) {
   const config::Scenario& s = result.scenario;
   std::string out =
       "<!doctype html><html><head><meta charset=\"utf-8\"><title>sluice simulate: " +
-      escaped(s.name) +
+      html_escape(s.name) +
       "</title><style>body{font-family:sans-serif;margin:2em;max-width:960px}"
       "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 8px;"
       "text-align:right}th{background:#eee}svg{background:#fafafa;border:1px solid #ddd}"
       "polyline{fill:none;stroke-width:1.5}.setting{stroke:#1f77b4}.limit{stroke:#d62728;"
       "stroke-dasharray:4 2}.rate{stroke:#ff7f0e}.key span{padding:0 1em}</style></head><body>";
-  out += "<h1>" + escaped(s.name) + "</h1><p>" + escaped(s.description) + "</p>";
+  out += "<h1>" + html_escape(s.name) + "</h1><p>" + html_escape(s.description) + "</p>";
   out += fmt::format("<p>{} days from {}, steps of {} minutes.</p>", s.days,
-                     escaped(format_time(s.start)), s.step_seconds / 60);
+                     html_escape(format_time(s.start)), s.step_seconds / 60);
   out +=
       "<table><tr><th>policy</th><th>delivered</th><th>deferred</th><th>deferral rate</th>"
       "<th>overrun</th><th>share of oracle</th><th>changes</th><th>reloads</th></tr>";
@@ -85,7 +63,7 @@ std::string simulation_html(const sim::SimulationResult& result) {
     out += fmt::format(
         "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.2f}%</td><td>{}</td><td>{:.1f}%</td>"
         "<td>{}</td><td>{}</td></tr>",
-        escaped(m.policy), m.delivered, m.deferred, m.deferral_rate * 100, m.overrun,
+        html_escape(m.policy), m.delivered, m.deferred, m.deferral_rate * 100, m.overrun,
         m.delivered_share * 100, m.changes, m.reloads);
   }
   out += "</table>";
@@ -107,7 +85,7 @@ std::string simulation_html(const sim::SimulationResult& result) {
       limits.push_back(limit);
       top = std::max({top, setting, limit});
     }
-    out += "<h2>" + escaped(run.metrics.policy) + "</h2>";
+    out += "<h2>" + html_escape(run.metrics.policy) + "</h2>";
     out += chart({{"limit", limits}, {"setting", settings}}, top * 1.1, "connections");
     double worst = 0.01;
     for (double r : t.deferral_rate) worst = std::max(worst, r);
@@ -116,9 +94,10 @@ std::string simulation_html(const sim::SimulationResult& result) {
   if (!result.sluice_decisions.empty()) {
     out += "<h2>sluice's decisions</h2><ul>";
     for (const Decision& d : result.sluice_decisions) {
-      out += "<li>" + escaped(format_time(d.at)) + " " + escaped(d.pool) + "/" + escaped(d.isp) +
-             " " + escaped(std::string(to_string(d.rule))) + " " + std::to_string(d.old_value) +
-             " &rarr; " + std::to_string(d.new_value) + ": " + escaped(d.reason) + "</li>";
+      out += "<li>" + html_escape(format_time(d.at)) + " " + html_escape(d.pool) + "/" +
+             html_escape(d.isp) + " " + html_escape(std::string(to_string(d.rule))) + " " +
+             std::to_string(d.old_value) + " &rarr; " + std::to_string(d.new_value) + ": " +
+             html_escape(d.reason) + "</li>";
     }
     out += "</ul>";
   }
