@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "adapters/accounting_parser.h"
+#include "adapters/mapped_file.h"
 
 namespace sluice::adapters {
 
@@ -328,6 +329,90 @@ class WindowParser {
   const std::string& path_;
 };
 
+// Parses the file from `position` to `size` (its size when opened: what is appended meanwhile
+// is for the next read) through mapped windows, each parsed in place. Returns false, with
+// `position` where it stopped, when a window cannot be mapped: the caller reads the rest.
+bool read_mapped(int fd, const std::string& path, std::uint64_t size, std::size_t window_bytes,
+                 WindowParser& window, ParserState& state, ReadStats& stats,
+                 std::uint64_t& position) {
+  std::size_t carried = 0;  // bytes of an incomplete record at `position`
+  while (position < size) {
+    const auto n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(size - position, carried + window_bytes));
+    Expected<MappedWindow> mapped = MappedWindow::map(fd, position, n, path);
+    if (!mapped) return false;
+    const bool at_eof = position + n == size;
+    const std::size_t consumed = window.parse(mapped->bytes(), at_eof, state, [] {});
+    position += consumed;
+    stats.bytes += consumed;
+    if (mapped->truncated()) {
+      stats.warnings.push_back(path + ": became shorter while being read; stopped at byte " +
+                               std::to_string(position));
+      break;
+    }
+    if (at_eof) break;
+    carried = n - consumed;
+  }
+  return true;
+}
+
+// Parses the file from `position` to its end through two buffers: the next window is read into
+// one while the other is parsed. Each keeps room in front for the incomplete record carried over
+// from the window before.
+Status read_buffered(int fd, const std::string& path, std::size_t window_bytes,
+                     WindowParser& window, ParserState& state, ReadStats& stats,
+                     std::uint64_t& position) {
+  const std::size_t reserve = kMaxRecordBytes + (64 << 10);
+  Buffer buffers[2] = {Buffer(reserve + window_bytes), Buffer(reserve + window_bytes)};
+  std::uint64_t read_offset = position;
+  Expected<std::size_t> first =
+      read_at(fd, buffers[0].data() + reserve, window_bytes, read_offset, path);
+  if (!first) return first.error();
+  read_offset += *first;
+  int current = 0;
+  std::size_t begin = reserve;
+  std::size_t end = reserve + *first;
+  bool at_eof = *first < window_bytes;
+  while (true) {
+    Buffer& next = buffers[1 - current];
+    std::size_t next_size = 0;
+    std::optional<Error> read_error;
+    const auto read_ahead = [&] {
+      if (at_eof) return;
+      Expected<std::size_t> n =
+          read_at(fd, next.data() + (next.size() - window_bytes), window_bytes, read_offset, path);
+      if (n) {
+        next_size = *n;
+      } else {
+        read_error = n.error();
+      }
+    };
+    const std::size_t consumed = window.parse(
+        std::string_view(buffers[current].data() + begin, end - begin), at_eof, state, read_ahead);
+    if (read_error) return *read_error;
+    position += consumed;
+    stats.bytes += consumed;
+    if (at_eof) break;
+    // Carry the incomplete record over in front of the next window's bytes; a record longer
+    // than the room (possible only with small windows) grows the buffer.
+    const std::size_t carried = end - begin - consumed;
+    std::size_t room = next.size() - window_bytes;
+    if (carried > room) {
+      Buffer bigger(carried + window_bytes);
+      std::memcpy(bigger.data() + carried, next.data() + room, next_size);
+      next = std::move(bigger);
+      room = carried;
+    }
+    std::memcpy(next.data() + room - carried, buffers[current].data() + begin + consumed, carried);
+    begin = room - carried;
+    end = room + next_size;
+    read_offset += next_size;
+    at_eof = next_size < window_bytes;
+    current = 1 - current;
+  }
+  return ok_status();
+}
+
 }  // namespace
 
 Expected<FileCheckpoint> read_accounting_file(const std::string& path, const FileCheckpoint* resume,
@@ -374,58 +459,16 @@ Expected<FileCheckpoint> read_accounting_file(const std::string& path, const Fil
   const unsigned threads =
       options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency());
   const std::size_t slice_bytes = std::max(options.slice_bytes, std::size_t{64} << 10);
-  // Two buffers: the next window is read into one while the other is parsed. Each keeps room
-  // in front for the incomplete record carried over from the window before.
   const std::size_t window_bytes = threads * slice_bytes;
-  const std::size_t reserve = kMaxRecordBytes + (64 << 10);
-  Buffer buffers[2] = {Buffer(reserve + window_bytes), Buffer(reserve + window_bytes)};
   WindowParser window(threads, slice_bytes, sink, stats, path);
-  std::uint64_t read_offset = checkpoint.offset;
-  Expected<std::size_t> first =
-      read_at(fd.get(), buffers[0].data() + reserve, window_bytes, read_offset, path);
-  if (!first) return first.error();
-  read_offset += *first;
-  int current = 0;
-  std::size_t begin = reserve;
-  std::size_t end = reserve + *first;
-  bool at_eof = *first < window_bytes;
-  std::uint64_t position = checkpoint.offset;  // file offset of buffers[current][begin]
-  while (true) {
-    Buffer& next = buffers[1 - current];
-    std::size_t next_size = 0;
-    std::optional<Error> read_error;
-    const auto read_ahead = [&] {
-      if (at_eof) return;
-      Expected<std::size_t> n = read_at(fd.get(), next.data() + (next.size() - window_bytes),
-                                        window_bytes, read_offset, path);
-      if (n) {
-        next_size = *n;
-      } else {
-        read_error = n.error();
-      }
-    };
-    const std::size_t consumed = window.parse(
-        std::string_view(buffers[current].data() + begin, end - begin), at_eof, state, read_ahead);
-    if (read_error) return *read_error;
-    position += consumed;
-    stats.bytes += consumed;
-    if (at_eof) break;
-    // Carry the incomplete record over in front of the next window's bytes; a record longer
-    // than the room (possible only with small windows) grows the buffer.
-    const std::size_t carried = end - begin - consumed;
-    std::size_t room = next.size() - window_bytes;
-    if (carried > room) {
-      Buffer bigger(carried + window_bytes);
-      std::memcpy(bigger.data() + carried, next.data() + room, next_size);
-      next = std::move(bigger);
-      room = carried;
+  std::uint64_t position = checkpoint.offset;
+  const bool mapped = options.map_files && read_mapped(fd.get(), path, size, window_bytes, window,
+                                                       state, stats, position);
+  if (!mapped) {
+    if (Status read = read_buffered(fd.get(), path, window_bytes, window, state, stats, position);
+        !read) {
+      return read.error();
     }
-    std::memcpy(next.data() + room - carried, buffers[current].data() + begin + consumed, carried);
-    begin = room - carried;
-    end = room + next_size;
-    read_offset += next_size;
-    at_eof = next_size < window_bytes;
-    current = 1 - current;
   }
   checkpoint.offset = position;
   checkpoint.line = state.line;

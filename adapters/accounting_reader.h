@@ -12,6 +12,9 @@ namespace sluice::adapters {
 struct ReaderOptions {
   unsigned threads = 0;                // 0: one per core
   std::size_t slice_bytes = 4u << 20;  // bytes each thread parses per round
+  // Parse the file in place through mmap (no copy); false: read() into buffers, which is also
+  // what happens when a file cannot be mapped.
+  bool map_files = true;
 };
 
 // Reads one file. With `resume` of the same identity it continues from there; a file that was

@@ -791,6 +791,82 @@ TEST(AccountingReaderParallel, UnbalancedQuoteInTheFirstSliceDoesNotStopReading)
   EXPECT_EQ(two.checkpoint.offset, text.size());
 }
 
+// --- Mapped and buffered reads -----------------------------------------------------------------
+
+TEST(AccountingReaderMapped, MappedAndBufferedReadsGiveTheSameRecordsStatsAndCheckpoint) {
+  TempDir dir;
+  const std::string path = dir.path("acct.csv");
+  LogBuilder log(path, 4242);
+  log.generate(2 << 20, /*long_line=*/true);
+  write_file(path, log.text);
+  for (unsigned threads : {1u, 2u}) {
+    SCOPED_TRACE("threads=" + std::to_string(threads));
+    const ReadResult mapped = read_acct(path, nullptr, {threads, 64 << 10, true});
+    const ReadResult buffered = read_acct(path, nullptr, {threads, 64 << 10, false});
+    EXPECT_EQ(first_difference(mapped.records, log.records), "");
+    EXPECT_EQ(first_difference(buffered.records, log.records), "");
+    EXPECT_EQ(describe(mapped.stats), describe(buffered.stats));
+    EXPECT_EQ(mapped.checkpoint.offset, log.text.size());
+    EXPECT_EQ(buffered.checkpoint.offset, log.text.size());
+    EXPECT_EQ(mapped.checkpoint.line, buffered.checkpoint.line);
+    EXPECT_EQ(mapped.checkpoint.tail_hash, buffered.checkpoint.tail_hash);
+  }
+}
+
+TEST(AccountingReaderMapped, ReadingAfterEveryAppendWithoutMappingGivesEachRecordOnce) {
+  TempDir dir;
+  const std::string path = dir.path("acct.csv");
+  LogBuilder log(path, 12);
+  log.generate(300 << 10, /*long_line=*/false);
+  const Accumulated acc = read_while_written(path, log, 1, 20 << 10, {1, 64 << 10, false});
+  EXPECT_EQ(first_difference(acc.records, log.records), "");
+  EXPECT_EQ(acc.checkpoint.offset, log.text.size());
+}
+
+// Cuts the file short at its first record, while the reader still has it mapped.
+class TruncatingCollector : public Collector {
+ public:
+  explicit TruncatingCollector(std::string path) : path_(std::move(path)) {}
+  void on_record(const AccountingRecord& r) override {
+    if (!done_) {
+      done_ = true;
+      EXPECT_EQ(::truncate(path_.c_str(), 100), 0);
+    }
+    Collector::on_record(r);
+  }
+
+ private:
+  std::string path_;
+  bool done_ = false;
+};
+
+TEST(AccountingReaderMapped, FileCutShortWhileBeingReadStopsWithAWarningNotACrash) {
+  TempDir dir;
+  const std::string path = dir.path("acct.csv");
+  std::string text(kHeader);
+  for (int i = 0; text.size() < (1 << 20); ++i)
+    text += line("d", "r" + std::to_string(i) + "@x.com");
+  write_file(path, text);
+
+  TruncatingCollector sink(path);
+  ReadStats stats;
+  Expected<FileCheckpoint> cp = read_accounting_file(path, nullptr, sink, stats, kOneThread);
+  ASSERT_TRUE(cp.ok()) << cp.error().message;
+  ASSERT_EQ(stats.warnings.size(), 1u) << describe(stats);
+  EXPECT_NE(stats.warnings[0].find(path + ": became shorter while being read"), std::string::npos)
+      << stats.warnings[0];
+  // Only what the first window held before the cut: records after it were never there to read.
+  EXPECT_LT(sink.records.size(), 1000u);
+  EXPECT_LE(cp->offset, 64u << 10);
+
+  // The next read sees a shorter file than its checkpoint and starts over.
+  ReadStats again;
+  Collector next;
+  Expected<FileCheckpoint> resumed = read_accounting_file(path, &*cp, next, again, kOneThread);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_LE(resumed->offset, 100u);
+}
+
 // --- expand_globs -----------------------------------------------------------------------------
 
 TEST(AccountingExpandGlobs, SortsEachGlobsMatchesAndListsEachFileOnce) {
