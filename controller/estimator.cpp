@@ -36,7 +36,17 @@ void add(SignalFigures& into, const SignalFigures& f) {
 std::map<PairKey, std::vector<PairBucket>> series_by_pair(
     const std::vector<SignalBucket>& buckets) {
   std::map<PairKey, std::map<UnixSeconds, SignalFigures>> grouped;
-  for (const SignalBucket& b : buckets) count(grouped[{b.pool, b.isp}][b.start], b);
+  // Sorted buckets hold a pair's classes and IPs of one start side by side: one lookup for them.
+  const SignalBucket* previous = nullptr;
+  SignalFigures* figures = nullptr;
+  for (const SignalBucket& b : buckets) {
+    if (previous == nullptr || previous->start != b.start || previous->pool != b.pool ||
+        previous->isp != b.isp) {
+      figures = &grouped[{b.pool, b.isp}][b.start];
+    }
+    count(*figures, b);
+    previous = &b;
+  }
   std::map<PairKey, std::vector<PairBucket>> out;
   for (auto& [key, by_start] : grouped) {
     std::vector<PairBucket>& series = out[key];

@@ -220,29 +220,45 @@ Report ReportBuilder::build(const ReadStats& read) const {
   report.bucket_seconds = signals_.bucket_seconds();
   report.text_groups_pruned = pruned_ > 0;
 
-  report.pair_series = series_by_pair(signals_.buckets());
+  const std::vector<SignalBucket> buckets = signals_.buckets();
+  report.pair_series = series_by_pair(buckets);
   std::map<std::string, IspFigures> isps;
   std::map<std::pair<std::string, std::string>, PoolFigures> pools;
   std::map<std::tuple<std::string, std::string, std::string>, IpFigures> ips;
-  for (const SignalBucket& b : signals_.buckets()) {
+  // Buckets come sorted by (start, pool, ISP, IP, class): neighbours mostly share their figures.
+  const SignalBucket* previous = nullptr;
+  PoolFigures* pool = nullptr;
+  IpFigures* ip = nullptr;
+  for (const SignalBucket& b : buckets) {
     report.totals += b.counts;
     IspFigures& isp = isps[b.isp];
     isp.isp = b.isp;
     isp.counts += b.counts;
     isp.by_class[static_cast<int>(b.deferral_class)] += deferrals(b.counts);
-    PoolFigures& pool = pools[{b.pool, b.isp}];
-    pool.pool = b.pool;
-    pool.isp = b.isp;
-    pool.counts += b.counts;
-    IpFigures& ip = ips[{b.pool, b.isp, b.source_ip}];
-    ip.ip = b.source_ip;
-    ip.attempts += b.counts.attempts();
-    ip.deferred += deferrals(b.counts);
+    const bool same_pair =
+        previous != nullptr && previous->pool == b.pool && previous->isp == b.isp;
+    if (!same_pair) {
+      pool = &pools[{b.pool, b.isp}];
+      pool->pool = b.pool;
+      pool->isp = b.isp;
+    }
+    pool->counts += b.counts;
+    if (!same_pair || previous->source_ip != b.source_ip) {
+      ip = &ips[{b.pool, b.isp, b.source_ip}];
+      ip->ip = b.source_ip;
+    }
+    ip->attempts += b.counts.attempts();
+    ip->deferred += deferrals(b.counts);
+    previous = &b;
     std::vector<SeriesPoint>& series = report.series[b.isp];
-    auto point = std::lower_bound(series.begin(), series.end(), b.start,
-                                  [](const SeriesPoint& p, UnixSeconds t) { return p.start < t; });
-    if (point == series.end() || point->start != b.start) {
-      point = series.insert(point, SeriesPoint{b.start, 0, 0});
+    auto point = series.end();
+    if (series.empty() || series.back().start < b.start) {
+      series.push_back(SeriesPoint{b.start, 0, 0});
+      point = series.end() - 1;
+    } else {
+      point = std::lower_bound(series.begin(), series.end(), b.start,
+                               [](const SeriesPoint& p, UnixSeconds t) { return p.start < t; });
+      if (point->start != b.start) point = series.insert(point, SeriesPoint{b.start, 0, 0});
     }
     point->attempts += b.counts.attempts();
     point->deferred += deferrals(b.counts);
