@@ -12,23 +12,35 @@
 
 namespace sluice {
 
-// The keys are short (domains, IPs, pool names) and hashed once per record: a multiply-mix
-// over 8-byte words is several times cheaper than std::hash's byte-wise murmur for them.
+// A multiply-mix over 8-byte words: several times cheaper than std::hash's byte-wise murmur for
+// the short keys (domains, IPs, pool names) hashed once per record. Longer texts (deferral
+// texts) run four lanes side by side, so their multiplies overlap instead of waiting in turn.
 inline std::uint64_t fast_hash(std::string_view s) {
   constexpr std::uint64_t kMul = 0x9E3779B97F4A7C15ULL;
-  std::uint64_t h = s.size() * kMul;
-  std::size_t i = 0;
-  for (; i + 8 <= s.size(); i += 8) {
+  const auto mix = [](std::uint64_t h, std::uint64_t w) {
+    h = (h ^ w) * kMul;
+    return h ^ (h >> 29);
+  };
+  const auto word = [](const char* p) {
     std::uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
+    std::memcpy(&w, p, 8);
+    return w;
+  };
+  const char* p = s.data();
+  std::size_t n = s.size();
+  std::uint64_t h = n * kMul;
+  if (n >= 32) {
+    std::uint64_t lanes[4] = {h, h + 1, h + 2, h + 3};
+    for (; n >= 32; p += 32, n -= 32) {
+      for (int k = 0; k < 4; ++k) lanes[k] = mix(lanes[k], word(p + 8 * k));
+    }
+    h = mix(mix(mix(lanes[0], lanes[1]), lanes[2]), lanes[3]);
   }
-  if (i < s.size()) {
+  for (; n >= 8; p += 8, n -= 8) h = mix(h, word(p));
+  if (n > 0) {
     std::uint64_t w = 0;
-    std::memcpy(&w, s.data() + i, s.size() - i);
-    h = (h ^ w) * kMul;
-    h ^= h >> 29;
+    std::memcpy(&w, p, n);
+    h = mix(h, w);
   }
   return h;
 }
