@@ -58,17 +58,16 @@ __attribute__((target("avx2"))) std::uint32_t avx2_delimiters(const char* p, std
 const bool kHasAvx2 = __builtin_cpu_supports("avx2");
 #endif
 
-// Finds the CSV delimiters (',', '"', '\n') 64 bytes at a time, one bit mask per block, and lists
-// their offsets a chunk at a time: the parser then reads positions one after the other, without
-// the branch on every block's end that walking the masks costs.
+// Finds the CSV delimiters (',', '"', '\n') 64 bytes at a time: one bit mask per block, then
+// each delimiter costs one count-trailing-zeros instead of a byte loop. The scanner holds the
+// masks; the position within them is a Cursor the parser keeps in local variables, as members
+// would be reloaded after every store into the field table.
 class DelimiterScanner {
  public:
-  // Where the parser stands in the list; it keeps the cursor in local variables, as members
-  // would be reloaded after every store into the field table.
   struct Cursor {
-    const std::uint16_t* at = nullptr;
-    const std::uint16_t* end = nullptr;
-    std::size_t base = 0;  // the chunk's first byte
+    std::size_t block = 0;
+    std::uint64_t remaining = 0;  // delimiters of the block not yet returned
+    std::size_t size = 0;         // of the data
   };
 
   explicit DelimiterScanner(std::string_view data) : data_(data) {}
@@ -81,48 +80,34 @@ class DelimiterScanner {
 
   // A cursor whose next() returns the first delimiter at or after `pos`.
   Cursor seek(std::size_t pos) {
-    if (chunk_ == kNone || pos < chunk_ || pos >= chunk_ + kChunkBytes) {
-      index_chunk(pos & ~std::size_t{63});
-    }
-    const std::uint16_t* first = offsets_.data();
-    const std::uint16_t* last = first + count_;
-    const std::size_t offset = pos - chunk_;
-    // Records follow each other: where the last one stopped is almost always the answer.
-    const std::uint16_t* at = parked_;
-    if (at < first || at > last || (at != last && *at < offset) ||
-        (at != first && at[-1] >= offset)) {
-      at = std::lower_bound(first, last, offset);
-    }
-    return {at, last, chunk_};
+    const std::size_t block = pos & ~std::size_t{63};
+    if (block >= data_.size()) return {block, 0, data_.size()};
+    return {block, mask(block) & (~std::uint64_t{0} << (pos - block)), data_.size()};
   }
-
-  // Remembers where a cursor stopped, for the next seek.
-  void park(const Cursor& c) { parked_ = c.at; }
 
   // The next delimiter in order, or data.size() when there is none.
   [[gnu::always_inline]] std::size_t next(Cursor& c) {
-    if (c.at == c.end) [[unlikely]] {
-      if (!advance(c)) return data_.size();
+    while (c.remaining == 0) {
+      if (c.block + 64 >= c.size) return c.size;
+      c.block += 64;
+      c.remaining = mask(c.block);
     }
-    return c.base + *c.at++;
+    const auto bit = static_cast<std::size_t>(std::countr_zero(c.remaining));
+    c.remaining &= c.remaining - 1;
+    return c.block + bit;
   }
 
  private:
-  static constexpr std::size_t kChunkBytes = 4096;
-  static constexpr std::size_t kBatch = 4;  // blocks per call of the vector code
-  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+  // Blocks are computed kBatch at a time: one call of the vector code per batch.
+  static constexpr std::size_t kBatch = 4;
 
-  // Indexes the chunks after the cursor's up to one that holds a delimiter.
-  bool advance(Cursor& c) {
-    while (chunk_ + kChunkBytes < data_.size()) {
-      index_chunk(chunk_ + kChunkBytes);
-      c = {offsets_.data(), offsets_.data() + count_, chunk_};
-      if (count_ > 0) return true;
-    }
-    return false;
+  std::uint64_t mask(std::size_t block) {
+    const std::size_t offset = block - batch_;
+    if (batch_ != kNone && block >= batch_ && offset < kBatch * 64) return masks_[offset / 64];
+    load(block);
+    return masks_[0];
   }
 
-  void index_chunk(std::size_t start);
   void load(std::size_t block);
 
   void note_non_ascii(std::size_t block) {
@@ -131,12 +116,10 @@ class DelimiterScanner {
     }
   }
 
+  static constexpr std::size_t kNone = static_cast<std::size_t>(-1);
+
   std::string_view data_;
-  std::size_t chunk_ = kNone;  // the first byte of the chunk indexed
-  std::size_t count_ = 0;
-  // Offsets in the chunk; the slack takes the unrolled writes past the last one.
-  std::array<std::uint16_t, kChunkBytes + 8> offsets_{};
-  const std::uint16_t* parked_ = nullptr;
+  std::size_t batch_ = kNone;  // the first block of masks_
   std::array<std::uint64_t, kBatch> masks_{};
   std::size_t last_non_ascii_block_ = kNone;
 };
@@ -162,33 +145,8 @@ std::uint64_t sse2_delimiters(const char* p, bool& non_ascii) {
 }
 #endif
 
-void DelimiterScanner::index_chunk(std::size_t start) {
-  chunk_ = start;
-  count_ = 0;
-  parked_ = nullptr;
-  const std::size_t end = std::min(start + kChunkBytes, data_.size());
-  for (std::size_t block = start; block < end; block += kBatch * 64) {
-    load(block);
-    for (std::size_t i = 0; i < kBatch; ++i) {
-      std::uint64_t mask = masks_[i];
-      const auto offset = static_cast<std::uint16_t>(block + 64 * i - start);
-      std::uint16_t* out = offsets_.data() + count_;
-      const auto n = static_cast<std::size_t>(std::popcount(mask));
-      // Eight at once whatever the count (a line's block holds about four): no branch per bit.
-      for (std::size_t k = 0; k < 8; ++k) {
-        out[k] = static_cast<std::uint16_t>(offset + std::countr_zero(mask));
-        mask &= mask - 1;
-      }
-      for (std::size_t k = 8; k < n; ++k) {
-        out[k] = static_cast<std::uint16_t>(offset + std::countr_zero(mask));
-        mask &= mask - 1;
-      }
-      count_ += n;
-    }
-  }
-}
-
 void DelimiterScanner::load(std::size_t block) {
+  batch_ = block;
   [[maybe_unused]] const std::size_t full = std::min(kBatch, (data_.size() - block) / 64);
   std::size_t i = 0;
 #ifdef SLUICE_HAS_AVX2_PATH
@@ -384,7 +342,6 @@ class Parser {
     field_count_ = fields;
     lines = line_count;
     end = pos;
-    scanner_.park(cursor);
     return ScanResult::record;
   }
 

@@ -36,13 +36,22 @@ inline std::uint64_t fast_hash(std::string_view s) {
     }
     h = mix(mix(mix(lanes[0], lanes[1]), lanes[2]), lanes[3]);
   }
-  for (; n >= 8; p += 8, n -= 8) h = mix(h, word(p));
-  if (n > 0) {
-    std::uint64_t w = 0;
-    std::memcpy(&w, p, n);
-    h = mix(h, w);
+  for (; n > 8; p += 8, n -= 8) h = mix(h, word(p));
+  // The last bytes with fixed-size loads: a memcpy of a variable length is a library call,
+  // which cost more than the whole hash of a short key.
+  if (s.size() >= 8) return mix(h, word(p + n - 8));
+  std::uint64_t w = 0;
+  if (n >= 4) {
+    std::uint32_t head;
+    std::uint32_t tail;
+    std::memcpy(&head, p, 4);
+    std::memcpy(&tail, p + n - 4, 4);
+    w = head | static_cast<std::uint64_t>(tail) << 32;
+  } else if (n > 0) {
+    w = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8 |
+        static_cast<unsigned char>(p[n - 1]) << 16;
   }
-  return h;
+  return mix(h, w);
 }
 
 struct TransparentStringHash {
