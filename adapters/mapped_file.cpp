@@ -110,8 +110,10 @@ Expected<MappedWindow> MappedWindow::map(int fd, std::uint64_t offset, std::size
     ::munmap(base, length);
     return Error{path + ": cannot map it: too many windows mapped at once"};
   }
-  // Asks for the whole window at once: a file not yet in the page cache is read ahead.
-  ::madvise(base, length, MADV_WILLNEED);
+  // Read front to back once: the kernel reads ahead of the faults on a file not in the page
+  // cache, and does not keep its pages as if they were in use. (MADV_WILLNEED would walk every
+  // page of the window up front, also when all of them are cached.)
+  ::madvise(base, length, MADV_SEQUENTIAL);
   return MappedWindow(base, length, lead, size, guard);
 }
 
