@@ -36,10 +36,17 @@ inline std::uint64_t fast_hash(std::string_view s) {
     }
     h = mix(mix(mix(lanes[0], lanes[1]), lanes[2]), lanes[3]);
   }
+  // A final mix brings every input bit to the low bits, which direct-mapped caches index by:
+  // without it, keys differing only in their last byte ("203.0.113.11", "...12") shared a slot.
+  const auto finish = [](std::uint64_t x) {
+    x ^= x >> 32;
+    x *= kMul;
+    return x ^ (x >> 29);
+  };
   for (; n > 8; p += 8, n -= 8) h = mix(h, word(p));
   // The last bytes with fixed-size loads: a memcpy of a variable length is a library call,
   // which cost more than the whole hash of a short key.
-  if (s.size() >= 8) return mix(h, word(p + n - 8));
+  if (s.size() >= 8) return finish(mix(h, word(p + n - 8)));
   std::uint64_t w = 0;
   if (n >= 4) {
     std::uint32_t head;
@@ -51,7 +58,7 @@ inline std::uint64_t fast_hash(std::string_view s) {
     w = static_cast<unsigned char>(p[0]) | static_cast<unsigned char>(p[n / 2]) << 8 |
         static_cast<unsigned char>(p[n - 1]) << 16;
   }
-  return mix(h, w);
+  return finish(mix(h, w));
 }
 
 struct TransparentStringHash {
