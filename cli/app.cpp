@@ -13,6 +13,7 @@
 
 #include "adapters/accounting_reader.h"
 #include "adapters/atomic_file.h"
+#include "adapters/time_parse.h"
 #include "cli/loop_commands.h"
 #include "cli/override_commands.h"
 #include "cli/report_format.h"
@@ -187,6 +188,30 @@ void set_up_logging(const std::string& level) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// Times and durations are checked as the command line is read, so that a typo is a usage error
+// (exit 2) before any file is opened; what a duration counts from is known when the command runs.
+const CLI::Validator kTimeOrDuration(
+    [](const std::string& text) -> std::string {
+      if (adapters::parse_time(text) || adapters::parse_duration(text)) return "";
+      return "'" + text +
+             "' is neither a time (2026-11-27T10:00:00Z, unix seconds) nor a duration (2h)";
+    },
+    "TIME|DURATION");
+
+const CLI::Validator kTime(
+    [](const std::string& text) -> std::string {
+      if (adapters::parse_time(text)) return "";
+      return "'" + text +
+             "' is not a time (use ISO-8601 like 2026-11-27T10:00:00Z, or unix seconds)";
+    },
+    "TIME");
+
+const CLI::Validator kInterval(
+    [](const std::string& text) -> std::string {
+      return parse_interval(text) ? "" : "'" + text + "' is not a duration such as 60s or 5m";
+    },
+    "DURATION");
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -202,7 +227,8 @@ int run(int argc, char** argv) {
                  "Configuration file (default: $SLUICE_CONFIG, else /etc/sluice/sluice.toml)");
   app.add_option("--now", global.now,
                  "The current time, for replays and tests: ISO-8601 (2026-11-27T10:00:00Z) or "
-                 "unix seconds (default: the system clock)");
+                 "unix seconds (default: the system clock)")
+      ->check(kTime);
   app.add_flag("--json", global.json, "Machine-readable JSON output");
   std::string log_level = "info";
   app.add_option("--log-level", log_level, "Least severe log lines shown (default info)")
@@ -216,10 +242,13 @@ int run(int argc, char** argv) {
   report->add_option("--format", report_args.format, "text, json or html")
       ->check(CLI::IsMember({"text", "json", "html"}))
       ->capture_default_str();
-  report->add_option("--since", report_args.since,
-                     "Only records logged at or after this time (ISO-8601, unix seconds, or a "
-                     "duration before now such as 2h)");
-  report->add_option("--until", report_args.until, "Only records logged before this time");
+  report
+      ->add_option("--since", report_args.since,
+                   "Only records logged at or after this time (ISO-8601, unix seconds, or a "
+                   "duration before now such as 2h)")
+      ->check(kTimeOrDuration);
+  report->add_option("--until", report_args.until, "Only records logged before this time")
+      ->check(kTimeOrDuration);
   report->add_option("--out", report_args.out, "Write the report to this file (atomically)");
   report->add_option("--top", report_args.top, "Deferral texts shown per ISP")
       ->check(CLI::Range(1, 1000))
@@ -244,8 +273,9 @@ int run(int argc, char** argv) {
       "The daemon: a cycle every interval; SIGTERM/SIGINT finish the cycle and exit, "
       "SIGHUP re-reads the configuration");
   run_cmd->add_flag("--dry-run", dry_run, "Decide and record, never apply");
-  run_cmd->add_option("--interval", interval,
-                      "Time between cycles (default [run] interval_seconds)");
+  run_cmd
+      ->add_option("--interval", interval, "Time between cycles (default [run] interval_seconds)")
+      ->check(kInterval);
   StatusArgs status_args;
   CLI::App* status = app.add_subcommand(
       "status", "One row per (pool, ISP): value, tier and cap, phase, rates, last change");
@@ -261,7 +291,8 @@ int run(int argc, char** argv) {
   CLI::App* history = app.add_subcommand("history", "The decision audit trail");
   history->add_option("--pool", history_args.pool, "Only this pool");
   history->add_option("--isp", history_args.isp, "Only this ISP");
-  history->add_option("--since", history_args.since, "Since a time or a duration before now (2d)");
+  history->add_option("--since", history_args.since, "Since a time or a duration before now (2d)")
+      ->check(kTimeOrDuration);
   std::string explain_pool, explain_isp;
   CLI::App* explain = app.add_subcommand(
       "explain",
@@ -299,8 +330,9 @@ int run(int argc, char** argv) {
       "replay",
       "The configured policy over the configured accounting files as they were, cycle by cycle "
       "in logged time: the decisions it would have made; writes nothing");
-  replay->add_option("--from", replay_args.from, "Start here (a time, or a duration before now)");
-  replay->add_option("--to", replay_args.to, "Stop here");
+  replay->add_option("--from", replay_args.from, "Start here (a time, or a duration before now)")
+      ->check(kTimeOrDuration);
+  replay->add_option("--to", replay_args.to, "Stop here")->check(kTimeOrDuration);
 
   OverrideArgs override_args;
   CLI::App* override_cmd = app.add_subcommand(
@@ -317,7 +349,8 @@ int run(int argc, char** argv) {
   };
   const auto expiring = [&](CLI::App* sub) {
     sub->add_option("--until", override_args.until,
-                    "Expiry: a time (2026-12-01T00:00:00Z) or a duration from now (4h)");
+                    "Expiry: a time (2026-12-01T00:00:00Z) or a duration from now (4h)")
+        ->check(kTimeOrDuration);
     sub->add_option("--reason", override_args.reason, "Why (shown in status and history)");
   };
   CLI::App* pin = scoped("pin", "Hold max-smtp-out at a value");
@@ -339,6 +372,8 @@ int run(int argc, char** argv) {
   tier->add_option("tier", override_args.tier, "high, medium, low or warming")
       ->check(CLI::IsMember({"high", "medium", "low", "warming"}));
   tier->add_option("--source", override_args.source, "Where the tier comes from");
+  // A tier belongs to a pool's IPs at an ISP: no VMTA has one of its own.
+  tier->remove_option(tier->get_option("--vmta"));
   scoped("clear", "Remove every override and tier of POOL (or of POOL ISP, or of --vmta)");
   CLI::App* list = override_cmd->add_subcommand("list", "The overrides, in force or expired");
   list->callback([&override_args] { override_args.action = "list"; });

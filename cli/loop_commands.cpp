@@ -208,11 +208,6 @@ int cycle(const GlobalOptions& global, CycleMode mode) {
   return 0;
 }
 
-Expected<UnixSeconds> parse_interval(const std::string& text) {
-  if (std::optional<UnixSeconds> d = adapters::parse_duration(text); d && *d >= 1) return *d;
-  return Error{"--interval: '" + text + "' is not a duration such as 60s or 5m"};
-}
-
 // Where a warming pair is in its schedule: stage of stages (1-based), and when the next is due.
 struct WarmupView {
   int stage = 0;

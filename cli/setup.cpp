@@ -182,4 +182,9 @@ Expected<UnixSeconds> resolve_time(const std::string& text, UnixSeconds now, con
                "' is neither a time (2026-11-27T10:00:00Z, unix seconds) nor a duration (2h)"};
 }
 
+Expected<UnixSeconds> parse_interval(const std::string& text) {
+  if (std::optional<UnixSeconds> d = adapters::parse_duration(text); d && *d >= 1) return *d;
+  return Error{"--interval: '" + text + "' is not a duration such as 60s or 5m"};
+}
+
 }  // namespace sluice::cli

@@ -39,5 +39,7 @@ adapters::KnownPools known_pools(const config::Config& config,
 Expected<UnixSeconds> resolve_now(const GlobalOptions& options);
 // An absolute time, or a duration before `now` ("2h").
 Expected<UnixSeconds> resolve_time(const std::string& text, UnixSeconds now, const char* flag);
+// `run --interval`: a duration of at least a second.
+Expected<UnixSeconds> parse_interval(const std::string& text);
 
 }  // namespace sluice::cli

@@ -88,7 +88,7 @@ _sluice() {
                 freeze) opts="--vmta --all --until --reason" ;;
                 unfreeze) opts="--vmta --all" ;;
                 bound) opts="--vmta --floor --ceiling --until --reason" ;;
-                tier) opts="--vmta --source" ;;
+                tier) opts="--source" ;;
                 clear) opts="--vmta" ;;
             esac
             ;;
