@@ -13,7 +13,6 @@
 
 #include "adapters/accounting_reader.h"
 #include "adapters/atomic_file.h"
-#include "adapters/time_parse.h"
 #include "cli/loop_commands.h"
 #include "cli/override_commands.h"
 #include "cli/report_format.h"
@@ -81,13 +80,7 @@ std::string decision_pictures(const config::Config& config, const Report& report
     p.isp = s.isp;
     p.value = s.max_smtp_out;
     p.phase = std::string(to_string(s.phase)) + " now";
-    for (const DecisionRecord& r : *history) {
-      const Decision& d = r.decision;
-      if (d.pool == s.pool && d.isp == s.isp && d.vmta.empty() && r.applied && d.at >= from &&
-          d.at <= to) {
-        p.decisions.push_back(d);
-      }
-    }
+    p.decisions = applied_pair_decisions(*history, s.pool, s.isp, from, to);
     if (auto found = report.pair_series.find({s.pool, s.isp}); found != report.pair_series.end()) {
       p.buckets = found->second;
     }
@@ -190,27 +183,31 @@ void set_up_logging(const std::string& level) {
 
 // Times and durations are checked as the command line is read, so that a typo is a usage error
 // (exit 2) before any file is opened; what a duration counts from is known when the command runs.
-const CLI::Validator kTimeOrDuration(
-    [](const std::string& text) -> std::string {
-      if (adapters::parse_time(text) || adapters::parse_duration(text)) return "";
-      return "'" + text +
-             "' is neither a time (2026-11-27T10:00:00Z, unix seconds) nor a duration (2h)";
-    },
-    "TIME|DURATION");
+// Each check is the parser the command uses, its message without the "--flag: " CLI11 adds.
+template <class Parse>
+CLI::Validator checked_by(Parse parse, const char* description) {
+  return CLI::Validator(
+      [parse](const std::string& text) -> std::string {
+        const auto parsed = parse(text);
+        if (parsed) return "";
+        const std::string& message = parsed.error().message;
+        return message.substr(message.find(": ") + 2);
+      },
+      description);
+}
 
-const CLI::Validator kTime(
-    [](const std::string& text) -> std::string {
-      if (adapters::parse_time(text)) return "";
-      return "'" + text +
-             "' is not a time (use ISO-8601 like 2026-11-27T10:00:00Z, or unix seconds)";
+const CLI::Validator kTimeOrDuration =
+    checked_by([](const std::string& text) { return resolve_time(text, 0, ""); }, "TIME|DURATION");
+
+const CLI::Validator kTime = checked_by(
+    [](const std::string& text) {
+      GlobalOptions options;
+      options.now = text;
+      return resolve_now(options);
     },
     "TIME");
 
-const CLI::Validator kInterval(
-    [](const std::string& text) -> std::string {
-      return parse_interval(text) ? "" : "'" + text + "' is not a duration such as 60s or 5m";
-    },
-    "DURATION");
+const CLI::Validator kInterval = checked_by(parse_interval, "DURATION");
 
 }  // namespace
 

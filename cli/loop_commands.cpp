@@ -530,12 +530,7 @@ int run_status(const GlobalOptions& global, const StatusArgs& args) {
     if (seen) picture.value = state.max_smtp_out;
     picture.cap = range.cap;
     picture.phase = row["phase"].get<std::string>();
-    for (const DecisionRecord& r : *history) {
-      if (r.decision.pool == pair.pool && r.decision.isp == pair.isp && r.decision.vmta.empty() &&
-          r.applied && r.decision.at >= now - span && r.decision.at <= now) {
-        picture.decisions.push_back(r.decision);
-      }
-    }
+    picture.decisions = applied_pair_decisions(*history, pair.pool, pair.isp, now - span, now);
     picture.buckets = pair_series;
     pictures.push_back(std::move(picture));
   }

@@ -119,6 +119,20 @@ std::string rate_chart(const PairPicture& p, UnixSeconds from, UnixSeconds now) 
 
 }  // namespace
 
+std::vector<Decision> applied_pair_decisions(const std::vector<DecisionRecord>& history,
+                                             const std::string& pool, const std::string& isp,
+                                             UnixSeconds from, UnixSeconds to) {
+  std::vector<Decision> out;
+  for (const DecisionRecord& r : history) {
+    const Decision& d = r.decision;
+    if (r.applied && d.pool == pool && d.isp == isp && d.vmta.empty() && d.at >= from &&
+        d.at <= to) {
+      out.push_back(d);
+    }
+  }
+  return out;
+}
+
 std::string pair_pictures_section(const std::vector<PairPicture>& pairs, UnixSeconds from,
                                   UnixSeconds now) {
   std::string out =

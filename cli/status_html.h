@@ -21,6 +21,12 @@ struct PairPicture {
   std::vector<PairBucket> buckets;  // sorted by start
 };
 
+// The pair's own applied decisions (not a VMTA's) made in [from, to], oldest first as in
+// `history`: the dots of its value chart.
+std::vector<Decision> applied_pair_decisions(const std::vector<DecisionRecord>& history,
+                                             const std::string& pool, const std::string& isp,
+                                             UnixSeconds from, UnixSeconds to);
+
 std::string status_html(const std::vector<PairPicture>& pairs, UnixSeconds from, UnixSeconds now);
 
 // The same charts as a section of another page (with its style): `report --format html` adds

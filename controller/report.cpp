@@ -250,18 +250,13 @@ Report ReportBuilder::build(const ReadStats& read) const {
     ip->attempts += b.counts.attempts();
     ip->deferred += deferrals(b.counts);
     previous = &b;
+    // Sorted by start: an ISP's points only ever grow at the end.
     std::vector<SeriesPoint>& series = report.series[b.isp];
-    auto point = series.end();
-    if (series.empty() || series.back().start < b.start) {
+    if (series.empty() || series.back().start != b.start) {
       series.push_back(SeriesPoint{b.start, 0, 0});
-      point = series.end() - 1;
-    } else {
-      point = std::lower_bound(series.begin(), series.end(), b.start,
-                               [](const SeriesPoint& p, UnixSeconds t) { return p.start < t; });
-      if (point->start != b.start) point = series.insert(point, SeriesPoint{b.start, 0, 0});
     }
-    point->attempts += b.counts.attempts();
-    point->deferred += deferrals(b.counts);
+    series.back().attempts += b.counts.attempts();
+    series.back().deferred += deferrals(b.counts);
   }
 
   const IspCatalog& catalog = signals_.attributor().catalog();
